@@ -1,0 +1,71 @@
+package bluegreen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/flags"
+	"github.com/docker/compose/v2/pkg/api"
+	"github.com/docker/compose/v2/pkg/compose"
+)
+
+// ErrEngine reports that the Docker engine could not be reached.
+var ErrEngine = errors.New("docker engine unreachable")
+
+// Compose is the part of the compose API a Deployer uses. The service that
+// NewCompose returns implements it, as does any api.Compose.
+type Compose interface {
+	Up(ctx context.Context, project *types.Project, options api.UpOptions) error
+	Down(ctx context.Context, projectName string, options api.DownOptions) error
+	Ps(ctx context.Context, projectName string, options api.PsOptions) ([]api.ContainerSummary, error)
+	Logs(ctx context.Context, projectName string, consumer api.LogConsumer, options api.LogOptions) error
+}
+
+// NewCompose connects to a Docker engine and returns compose's own service,
+// run in-process. host is a daemon address ("unix:///var/run/docker.sock",
+// "tcp://...", "ssh://..."); empty means what the docker CLI would use:
+// DOCKER_HOST, then the current docker context. Compose's progress output is
+// discarded; Deployer reports progress through events instead. The returned
+// service implements io.Closer, which closes its engine client.
+func NewCompose(ctx context.Context, host string) (api.Compose, error) {
+	opts := flags.NewClientOptions()
+	if host != "" {
+		opts.Hosts = []string{host}
+	}
+	dockerCli, err := command.NewDockerCli(
+		command.WithOutputStream(io.Discard),
+		command.WithErrorStream(io.Discard),
+		command.WithInputStream(io.NopCloser(eofReader{})),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEngine, err)
+	}
+	// DockerCli.Client() exits the process when the endpoint cannot be set
+	// up, so make the client here, where an error can be returned.
+	client, err := command.NewAPIClientFromFlags(opts, dockerCli.ConfigFile())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEngine, err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := client.Ping(pingCtx); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("%w: %v", ErrEngine, err)
+	}
+	if err := dockerCli.Initialize(opts, command.WithAPIClient(client)); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("%w: %v", ErrEngine, err)
+	}
+	return compose.NewComposeService(dockerCli,
+		compose.WithPrompt(func(string, bool) (bool, error) { return false, nil }),
+	), nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

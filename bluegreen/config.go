@@ -1,0 +1,248 @@
+package bluegreen
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// ExtensionKey is the top-level key of the compose file that holds the
+// bluegreen settings.
+const ExtensionKey = "x-bluegreen"
+
+// Defaults for the keys of x-bluegreen that may be left out.
+const (
+	DefaultBluePort     = 8081
+	DefaultGreenPort    = 8080
+	DefaultHealthPath   = "/"
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultUpstream     = "backend"
+	DefaultNginxBinary  = "nginx"
+)
+
+// Config is what a deploy needs beyond the compose file itself: which service
+// switches, where each slot listens, how readiness is judged and how the proxy
+// is driven. LoadConfig reads it from the x-bluegreen section; callers may
+// change fields (CLI flags do) and then call Validate.
+type Config struct {
+	// Project is the base project name; the slots run as Project-blue and
+	// Project-green.
+	Project string
+	// Service takes the traffic; Port is its container port.
+	Service string
+	Port    int
+	// Slots are the host ports, published on 127.0.0.1.
+	Slots        SlotPorts
+	Health       HealthConfig
+	DrainTimeout time.Duration
+	Nginx        NginxConfig
+}
+
+// SlotPorts holds each slot's host port.
+type SlotPorts struct {
+	Blue  int `json:"blue"`
+	Green int `json:"green"`
+}
+
+// Port returns the host port of s, or 0 for None.
+func (p SlotPorts) Port(s Slot) int {
+	switch s {
+	case Blue:
+		return p.Blue
+	case Green:
+		return p.Green
+	}
+	return 0
+}
+
+// HealthConfig says when a new release counts as ready: HealthyThreshold
+// answers of 2xx/3xx in a row to GET http://127.0.0.1:<slot port><Path>,
+// probed every Interval, within Timeout.
+type HealthConfig struct {
+	Path             string
+	Interval         time.Duration
+	Timeout          time.Duration
+	HealthyThreshold int
+}
+
+// NginxConfig drives the nginx that routes the traffic.
+type NginxConfig struct {
+	Upstream     string // name of the upstream block
+	UpstreamFile string // the include file bluegreen owns
+	Conf         string // passed as -c when set
+	Prefix       string // passed as -p when set
+	Binary       string
+}
+
+// rawConfig is the x-bluegreen section as written in the file.
+type rawConfig struct {
+	Service      string     `json:"service"`
+	Port         int        `json:"port"`
+	Slots        *SlotPorts `json:"slots"`
+	Health       *rawHealth `json:"health"`
+	DrainTimeout string     `json:"drain_timeout"`
+	Nginx        *rawNginx  `json:"nginx"`
+}
+
+type rawHealth struct {
+	Path             string `json:"path"`
+	Interval         string `json:"interval"`
+	Timeout          string `json:"timeout"`
+	HealthyThreshold int    `json:"healthy_threshold"`
+}
+
+type rawNginx struct {
+	Upstream     string `json:"upstream"`
+	UpstreamFile string `json:"upstream_file"`
+	Conf         string `json:"conf"`
+	Prefix       string `json:"prefix"`
+	Binary       string `json:"binary"`
+}
+
+// configFromProject reads x-bluegreen from a loaded project, fills in the
+// defaults and validates the result against the project.
+func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) {
+	var raw rawConfig
+	if ext, ok := p.Extensions[ExtensionKey]; ok && ext != nil {
+		b, err := json.Marshal(ext)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, ExtensionKey, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&raw); err != nil {
+			return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, ExtensionKey, err)
+		}
+	}
+	cfg := Config{
+		Project:      p.Name,
+		Service:      raw.Service,
+		Port:         raw.Port,
+		Slots:        SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
+		DrainTimeout: DefaultDrainTimeout,
+		Health:       HealthConfig{Path: DefaultHealthPath},
+		Nginx:        NginxConfig{Upstream: DefaultUpstream, Binary: DefaultNginxBinary},
+	}
+	if raw.Slots != nil {
+		cfg.Slots = *raw.Slots
+	}
+	var errs []string
+	duration := func(key, v string, dst *time.Duration) {
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %q is not a duration (like 250ms or 30s)", key, v))
+			return
+		}
+		*dst = d
+	}
+	duration("drain_timeout", raw.DrainTimeout, &cfg.DrainTimeout)
+	if h := raw.Health; h != nil {
+		if h.Path != "" {
+			cfg.Health.Path = h.Path
+		}
+		duration("health.interval", h.Interval, &cfg.Health.Interval)
+		duration("health.timeout", h.Timeout, &cfg.Health.Timeout)
+		cfg.Health.HealthyThreshold = h.HealthyThreshold
+	}
+	if n := raw.Nginx; n != nil {
+		cfg.Nginx.Conf, cfg.Nginx.Prefix = n.Conf, n.Prefix
+		cfg.Nginx.UpstreamFile = n.UpstreamFile
+		if n.Upstream != "" {
+			cfg.Nginx.Upstream = n.Upstream
+		}
+		if n.Binary != "" {
+			cfg.Nginx.Binary = n.Binary
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrConfig, ExtensionKey, strings.Join(errs, "; "))
+	}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	inferService(p, &cfg)
+	if cfg.Nginx.UpstreamFile == "" && cfg.Service != "" {
+		cfg.Nginx.UpstreamFile = filepath.Join("/etc/nginx/conf.d", cfg.Service+"-upstream.conf")
+	}
+	// Relative paths are relative to the compose file, as in compose itself.
+	for _, path := range []*string{&cfg.Nginx.UpstreamFile, &cfg.Nginx.Conf, &cfg.Nginx.Prefix} {
+		if *path != "" && !filepath.IsAbs(*path) {
+			*path = filepath.Join(p.WorkingDir, *path)
+		}
+	}
+	return cfg, cfg.Validate(p)
+}
+
+// inferService fills Service and Port when the file leaves no doubt: one
+// service, and one container port on it.
+func inferService(p *types.Project, cfg *Config) {
+	if cfg.Service == "" && len(p.Services) == 1 {
+		for name := range p.Services {
+			cfg.Service = name
+		}
+	}
+	if svc, ok := p.Services[cfg.Service]; ok && cfg.Port == 0 && len(svc.Ports) == 1 {
+		cfg.Port = int(svc.Ports[0].Target)
+	}
+}
+
+var upstreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// Validate checks c on its own and, when p is not nil, against the project it
+// will deploy. All problems are reported in one error wrapping ErrConfig.
+func (c Config) Validate(p *types.Project) error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if c.Project == "" {
+		bad("project name is empty")
+	}
+	switch {
+	case c.Service == "":
+		bad("service: not set (name the service that takes traffic)")
+	case p != nil:
+		svc, ok := p.Services[c.Service]
+		if !ok {
+			bad("service: %q is not a service of the project (services: %s)", c.Service, strings.Join(p.ServiceNames(), ", "))
+		} else if svc.Deploy != nil && svc.Deploy.Replicas != nil && *svc.Deploy.Replicas > 1 {
+			bad("service %q: deploy.replicas %d: one replica per slot is supported", c.Service, *svc.Deploy.Replicas)
+		}
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		bad("port: %d is not a container port (1-65535)", c.Port)
+	}
+	for _, s := range []Slot{Blue, Green} {
+		if port := c.Slots.Port(s); port < 1 || port > 65535 {
+			bad("slots.%s: %d is not a host port (1-65535)", s, port)
+		}
+	}
+	if c.Slots.Blue == c.Slots.Green {
+		bad("slots: blue and green have the same port %d", c.Slots.Blue)
+	}
+	if !strings.HasPrefix(c.Health.Path, "/") {
+		bad("health.path: %q must start with /", c.Health.Path)
+	}
+	if c.Health.Interval < 0 || c.Health.Timeout < 0 || c.DrainTimeout < 0 {
+		bad("durations may not be negative")
+	}
+	if c.Health.HealthyThreshold < 0 {
+		bad("health.healthy_threshold: %d may not be negative", c.Health.HealthyThreshold)
+	}
+	if !upstreamName.MatchString(c.Nginx.Upstream) {
+		bad("nginx.upstream: %q is not a plain name", c.Nginx.Upstream)
+	}
+	if len(errs) > 0 {
+		slices.Sort(errs)
+		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
+	}
+	return nil
+}

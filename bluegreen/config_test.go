@@ -1,0 +1,218 @@
+package bluegreen
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/compose/v2/pkg/api"
+	"github.com/google/go-cmp/cmp"
+)
+
+func writeCompose(t *testing.T, yaml string) Source {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Source{Files: []string{file}, ProjectName: "shop"}
+}
+
+func TestLoadConfigFull(t *testing.T) {
+	src := writeCompose(t, `
+services:
+  web: {image: "app:${TAG}", ports: ["8000"]}
+  worker: {image: app}
+x-bluegreen:
+  service: web
+  port: 8000
+  slots: {blue: 9081, green: 9080}
+  health: {path: /healthz, interval: 250ms, timeout: 60s, healthy_threshold: 3}
+  drain_timeout: 5s
+  nginx:
+    upstream: shop_up
+    upstream_file: nginx/upstream.conf
+    conf: /etc/nginx/nginx.conf
+    prefix: ""
+    binary: /usr/sbin/nginx
+`)
+	src.Env = []string{"TAG=v1"}
+	got, err := LoadConfig(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Project: "shop", Service: "web", Port: 8000,
+		Slots:        SlotPorts{Blue: 9081, Green: 9080},
+		Health:       HealthConfig{Path: "/healthz", Interval: 250 * time.Millisecond, Timeout: time.Minute, HealthyThreshold: 3},
+		DrainTimeout: 5 * time.Second,
+		Nginx: NginxConfig{
+			Upstream:     "shop_up",
+			UpstreamFile: filepath.Join(filepath.Dir(src.Files[0]), "nginx/upstream.conf"),
+			Conf:         "/etc/nginx/nginx.conf",
+			Binary:       "/usr/sbin/nginx",
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("LoadConfig mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadConfigDefaultsAndInference(t *testing.T) {
+	src := writeCompose(t, `services: {web: {image: app, ports: ["127.0.0.1:3000:8000"]}}`)
+	got, err := LoadConfig(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Project: "shop", Service: "web", Port: 8000,
+		Slots:        SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
+		Health:       HealthConfig{Path: "/"},
+		DrainTimeout: DefaultDrainTimeout,
+		Nginx:        NginxConfig{Upstream: "backend", UpstreamFile: "/etc/nginx/conf.d/web-upstream.conf", Binary: "nginx"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadConfigEditsOverrideTheFile(t *testing.T) {
+	src := writeCompose(t, `
+services: {web: {image: app}, api: {image: app}}
+x-bluegreen: {service: web, port: 8000}
+`)
+	got, err := LoadConfig(context.Background(), src, func(c *Config) { c.Service = "api"; c.Port = 9000 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Service != "api" || got.Port != 9000 {
+		t.Errorf("edits not applied: service %q port %d", got.Service, got.Port)
+	}
+}
+
+func TestLoadConfigBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        []string
+		want       string // in the error
+	}{
+		{"unknown service", `
+services: {web: {image: app}}
+x-bluegreen: {service: api, port: 8000}`, nil, `"api" is not a service`},
+		{"no service named, several services", `
+services: {web: {image: app}, db: {image: db}}
+x-bluegreen: {port: 8000}`, nil, "service: not set"},
+		{"equal slot ports", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, slots: {blue: 8080, green: 8080}}`, nil, "same port 8080"},
+		{"bad duration", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, drain_timeout: soon}`, nil, `drain_timeout: "soon" is not a duration`},
+		{"unknown key", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, helth: {path: /}}`, nil, `unknown field "helth"`},
+		{"no port", `
+services: {web: {image: app}}`, nil, "port: 0"},
+		{"port out of range", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, slots: {blue: 70000, green: 8080}}`, nil, "slots.blue: 70000"},
+		{"upstream name injection", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {upstream: "x; include /etc/passwd"}}`, nil, "nginx.upstream"},
+		{"variable not set", `
+services: {web: {image: "app:${TAG:?TAG is required}"}}
+x-bluegreen: {port: 8000}`, nil, "TAG is required"},
+		{"replicas", `
+services: {web: {image: app, deploy: {replicas: 3}}}
+x-bluegreen: {port: 8000}`, nil, "deploy.replicas 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := writeCompose(t, tc.yaml)
+			src.Env = tc.env
+			_, err := LoadConfig(context.Background(), src)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("err = %v, want ErrConfig", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %q, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	_, err := LoadConfig(context.Background(), Source{Files: []string{filepath.Join(t.TempDir(), "nope.yaml")}})
+	if !errors.Is(err, ErrConfig) {
+		t.Fatalf("err = %v, want ErrConfig", err)
+	}
+}
+
+func TestSlotProject(t *testing.T) {
+	src := writeCompose(t, `
+services:
+  web:
+    image: app
+    container_name: web
+    ports: ["8000", "9090:9090"]
+networks: {back: {}}
+x-bluegreen: {service: web, port: 8000, slots: {blue: 7001, green: 7002}}
+`)
+	cfg, err := LoadConfig(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := src.slotProject(context.Background(), cfg, Green)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "shop-green" {
+		t.Errorf("project name %q, want shop-green", p.Name)
+	}
+	if got := p.Networks["back"].Name; got != "shop-green_back" {
+		t.Errorf("network name %q, want shop-green_back (named at load time)", got)
+	}
+	web := p.Services["web"]
+	if web.ContainerName != "" {
+		t.Errorf("container_name %q not cleared", web.ContainerName)
+	}
+	wantPorts := []types.ServicePortConfig{
+		{Mode: "ingress", Target: 9090, Published: "9090", Protocol: "tcp"},
+		{Mode: "ingress", HostIP: "127.0.0.1", Target: 8000, Published: "7002", Protocol: "tcp"},
+	}
+	if diff := cmp.Diff(wantPorts, web.Ports); diff != "" {
+		t.Errorf("ports (-want +got):\n%s", diff)
+	}
+	for _, label := range []string{api.ProjectLabel, api.ServiceLabel, api.OneoffLabel, api.WorkingDirLabel, api.ConfigFilesLabel} {
+		if web.CustomLabels[label] == "" {
+			t.Errorf("label %s not set", label)
+		}
+	}
+	if web.CustomLabels[api.ProjectLabel] != "shop-green" {
+		t.Errorf("project label %q", web.CustomLabels[api.ProjectLabel])
+	}
+}
+
+func TestSlot(t *testing.T) {
+	for _, tc := range []struct {
+		s           Slot
+		other, name string
+	}{
+		{None, "blue", "none"}, {Blue, "green", "blue"}, {Green, "blue", "green"},
+	} {
+		if got := tc.s.Other(); string(got) != tc.other {
+			t.Errorf("%v.Other() = %v, want %s", tc.s, got, tc.other)
+		}
+		if got := tc.s.String(); got != tc.name {
+			t.Errorf("String() = %q, want %q", got, tc.name)
+		}
+	}
+	if _, err := ParseSlot("purple"); err == nil {
+		t.Error("ParseSlot accepted purple")
+	}
+}

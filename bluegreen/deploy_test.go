@@ -1,0 +1,214 @@
+package bluegreen_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/compose/v2/pkg/api"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+	"github.com/bluegreen-dev/bluegreen/nginxconf"
+)
+
+// env is one test's world: a compose file, a private nginx, the engine.
+type env struct {
+	t       *testing.T
+	project string
+	file    string
+	nginx   *testutil.NginxServer
+	compose api.Compose
+	ports   bluegreen.SlotPorts
+}
+
+const composeTemplate = `services:
+  web:
+    image: bluegreen-testapp:${IMAGE_TAG:?IMAGE_TAG must be set}
+    environment:
+      VERSION: ${IMAGE_TAG}
+      BOOT_DELAY: ${BOOT_DELAY:-1s}
+      FAIL: ${FAIL:-}
+    ports: ["8000"]
+x-bluegreen:
+  service: web
+  port: 8000
+  slots: {blue: %d, green: %d}
+  health: {path: /healthz, interval: 100ms, timeout: 30s, healthy_threshold: 2}
+  drain_timeout: 30s
+  nginx:
+    upstream: backend
+    upstream_file: %s
+    conf: %s
+    prefix: %s
+    binary: %s
+`
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	testutil.RequireDocker(t)
+	testutil.RequireNginx(t)
+	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2", "bluegreen-testapp:v3")
+	ctx := context.Background()
+	e := &env{t: t, nginx: testutil.Nginx(t), project: fmt.Sprintf("bgtest%d", time.Now().UnixNano()%1_000_000)}
+	for _, p := range []*int{&e.ports.Blue, &e.ports.Green} {
+		port, err := testutil.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		*p = port
+	}
+	e.file = filepath.Join(t.TempDir(), "compose.yaml")
+	yaml := fmt.Sprintf(composeTemplate, e.ports.Blue, e.ports.Green,
+		e.nginx.UpstreamFile, e.nginx.Conf, e.nginx.Prefix, e.nginx.Binary)
+	if err := os.WriteFile(e.file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backend, err := bluegreen.NewCompose(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.compose = backend
+	t.Cleanup(func() {
+		for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
+			_ = backend.Down(context.Background(), e.project+"-"+string(slot), api.DownOptions{RemoveOrphans: true})
+		}
+		if c, ok := backend.(io.Closer); ok {
+			_ = c.Close()
+		}
+	})
+	return e
+}
+
+func (e *env) deployer(vars ...string) *bluegreen.Deployer {
+	e.t.Helper()
+	src := bluegreen.Source{Files: []string{e.file}, ProjectName: e.project, Env: vars}
+	cfg, err := bluegreen.LoadConfig(context.Background(), src)
+	if err != nil {
+		e.t.Fatalf("LoadConfig: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(e.t.Output(), nil))
+	return &bluegreen.Deployer{
+		Compose: e.compose,
+		Switcher: &nginxconf.Switcher{
+			Upstream: cfg.Nginx.Upstream, File: cfg.Nginx.UpstreamFile,
+			Conf: cfg.Nginx.Conf, Prefix: cfg.Nginx.Prefix, Binary: cfg.Nginx.Binary,
+			Logger: logger,
+		},
+		Source: src,
+		Config: cfg,
+		Logger: logger,
+	}
+}
+
+func (e *env) deploy(vars ...string) *bluegreen.Report {
+	e.t.Helper()
+	report, err := e.deployer(vars...).Deploy(context.Background())
+	if err != nil {
+		e.t.Fatalf("Deploy(%v): %v", vars, err)
+	}
+	return report
+}
+
+// get returns the body nginx answers with, or the error.
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+func (e *env) wantServing(version string) {
+	e.t.Helper()
+	for i := 0; i < 5; i++ { // several requests: every nginx worker must agree
+		got, err := get(e.nginx.URL + "/version")
+		if err != nil || got != version {
+			e.t.Fatalf("nginx serves %q (err %v), want %q", got, err, version)
+		}
+	}
+}
+
+// wantStopped checks that nothing of slot runs any more: no container, and
+// nothing answers on its port.
+func (e *env) wantStopped(slot bluegreen.Slot) {
+	e.t.Helper()
+	cs, err := e.compose.Ps(context.Background(), e.project+"-"+string(slot), api.PsOptions{All: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(cs) != 0 {
+		e.t.Errorf("slot %s still has %d container(s): %s (%s)", slot, len(cs), cs[0].Name, cs[0].State)
+	}
+	if body, err := get(fmt.Sprintf("http://127.0.0.1:%d/version", e.ports.Port(slot))); err == nil {
+		e.t.Errorf("slot %s still answers on its port: %q", slot, body)
+	}
+}
+
+func durations(r *bluegreen.Report) string {
+	var parts []string
+	for _, s := range r.Steps {
+		parts = append(parts, fmt.Sprintf("%s=%s", s.Step, s.Elapsed.Round(time.Millisecond)))
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestDeployUnderLoad is the proof of the zero-downtime claim: two releases
+// deployed while clients send requests through a real nginx without pause,
+// and not one request fails.
+func TestDeployUnderLoad(t *testing.T) {
+	e := newEnv(t)
+
+	first := e.deploy("IMAGE_TAG=v1")
+	if first.From != bluegreen.None || first.To != bluegreen.Blue {
+		t.Fatalf("first deploy went %s -> %s, want none -> blue", first.From, first.To)
+	}
+	e.wantServing("v1")
+	t.Logf("deploy v1 (first, no load): %s total; %s", first.Elapsed.Round(time.Millisecond), durations(first))
+
+	load := testutil.Load(t, e.nginx.URL+"/version")
+	time.Sleep(500 * time.Millisecond) // load is flowing before the deploy begins
+
+	for _, tc := range []struct {
+		version  string
+		from, to bluegreen.Slot
+	}{
+		{"v2", bluegreen.Blue, bluegreen.Green},
+		{"v3", bluegreen.Green, bluegreen.Blue},
+	} {
+		r := e.deploy("IMAGE_TAG=" + tc.version)
+		if r.From != tc.from || r.To != tc.to {
+			t.Fatalf("deploy %s went %s -> %s, want %s -> %s", tc.version, r.From, r.To, tc.from, tc.to)
+		}
+		e.wantServing(tc.version)
+		e.wantStopped(tc.from)
+		t.Logf("deploy %s under load: %s total; %s; load so far: %s",
+			tc.version, r.Elapsed.Round(time.Millisecond), durations(r), load.Snapshot())
+	}
+	time.Sleep(500 * time.Millisecond)
+	res := load.Stop()
+	t.Logf("load through nginx during deploys of v2 and v3: %s", res)
+	if res.Sent < 1000 {
+		t.Errorf("only %d requests sent: the load did not run", res.Sent)
+	}
+	if res.Failed != 0 {
+		t.Errorf("%d of %d requests failed: %v", res.Failed, res.Sent, res.Failures)
+	}
+	for _, v := range []string{"v1", "v2", "v3"} {
+		if res.Versions[v] == 0 {
+			t.Errorf("no request was answered by %s: versions seen %v", v, res.Versions)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package bluegreen
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrConfig reports bad input: a compose file that cannot be loaded, or an
+	// x-bluegreen section that is missing keys or has invalid values. Nothing
+	// was changed.
+	ErrConfig = errors.New("invalid configuration")
+	// ErrUnhealthy reports a new release that did not become ready. It was
+	// removed and traffic was not touched.
+	ErrUnhealthy = errors.New("release did not become healthy")
+)
+
+// StepError tells which step of a deploy failed, on which slot, and why.
+// Match the cause with errors.Is / errors.As on the StepError itself.
+type StepError struct {
+	Step Step
+	Slot Slot
+	Err  error
+	// Live is the slot that takes traffic after the failure (None if none).
+	Live Slot
+}
+
+func (e *StepError) Error() string {
+	if e.Slot == None {
+		return fmt.Sprintf("%s: %v", e.Step, e.Err)
+	}
+	return fmt.Sprintf("%s %s: %v", e.Step, e.Slot, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }

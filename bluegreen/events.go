@@ -1,0 +1,41 @@
+package bluegreen
+
+import "time"
+
+// Step names one stage of a deploy. Events, log lines and errors carry it.
+type Step string
+
+// The steps of a deploy, in order.
+const (
+	StepPrepare     Step = "prepare"      // find the live slot, clear the idle one, load the project
+	StepStart       Step = "start"        // create and start the new slot
+	StepWaitHealthy Step = "wait-healthy" // probe the new slot until it is ready
+	StepSwitch      Step = "switch"       // route new traffic to the new slot
+	StepDrain       Step = "drain"        // let requests held by the old routing finish
+	StepRetire      Step = "retire"       // stop and remove the old slot
+	StepCleanup     Step = "cleanup"      // remove a new slot that failed
+)
+
+// Phase tells where in its step an Event was sent.
+type Phase string
+
+// Phases of a step.
+const (
+	PhaseBegin Phase = "begin"
+	PhaseDone  Phase = "done"
+	PhaseFail  Phase = "fail"
+	PhaseInfo  Phase = "info" // a note within a running step
+)
+
+// Event reports progress. The Deployer sends one when a step begins, one when
+// it ends (done or fail, with Elapsed) and info events in between.
+type Event struct {
+	Time    time.Time
+	Project string
+	Step    Step
+	Phase   Phase
+	Slot    Slot
+	Elapsed time.Duration // for done and fail: how long the step took
+	Message string
+	Err     error // for fail
+}

@@ -1,0 +1,120 @@
+package bluegreen
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/compose/v2/pkg/api"
+)
+
+// Source says where a compose project comes from, as compose's own -f, -p,
+// --env-file and --project-directory flags do. The zero value loads
+// compose.yaml (or compose's other default names) from the current directory.
+type Source struct {
+	// Files are the compose files, merged in order.
+	Files []string
+	// ProjectName overrides the name from the file (name:), the
+	// COMPOSE_PROJECT_NAME variable and the directory.
+	ProjectName string
+	// WorkingDir is the project directory; empty means the directory of the
+	// first file, or the current directory.
+	WorkingDir string
+	// Env holds KEY=VALUE variables that interpolate the file. They win over
+	// the process environment, which wins over the env files.
+	Env []string
+	// EnvFiles replace the default .env file.
+	EnvFiles []string
+}
+
+// LoadConfig loads the project once, without starting anything, and reads
+// its x-bluegreen section. Each edit then changes the result before it is
+// validated against the project, so that command-line flags can override the
+// file. Errors wrap ErrConfig.
+func LoadConfig(ctx context.Context, src Source, edits ...func(*Config)) (Config, error) {
+	p, err := src.load(ctx, src.ProjectName)
+	if err != nil {
+		return Config{}, err
+	}
+	return configFromProject(p, edits)
+}
+
+// load reads the project under the given name ("" lets compose choose it).
+func (src Source) load(ctx context.Context, name string) (*types.Project, error) {
+	opts, err := cli.NewProjectOptions(src.Files,
+		cli.WithWorkingDirectory(src.WorkingDir),
+		cli.WithEnv(src.Env),
+		cli.WithOsEnv,
+		cli.WithEnvFiles(src.EnvFiles...),
+		cli.WithDotEnv,
+		cli.WithConfigFileEnv,
+		cli.WithDefaultConfigPath,
+		cli.WithName(name),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: compose options: %v", ErrConfig, err)
+	}
+	p, err := opts.LoadProject(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: loading %s: %v", ErrConfig, describeFiles(src.Files), err)
+	}
+	return p, nil
+}
+
+func describeFiles(files []string) string {
+	if len(files) == 0 {
+		return "the compose file"
+	}
+	return strings.Join(files, ", ")
+}
+
+// slotProject loads the project as <project>-<slot>, with every service
+// labelled as the compose CLI would (pkg/compose does not do it), no fixed
+// container names (they would collide between slots), and the routed
+// service's port published on 127.0.0.1:<slot port>.
+func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot) (*types.Project, error) {
+	p, err := src.load(ctx, slotProjectName(cfg.Project, slot))
+	if err != nil {
+		return nil, err
+	}
+	for name, svc := range p.Services {
+		svc.CustomLabels = map[string]string{
+			api.ProjectLabel:     p.Name,
+			api.ServiceLabel:     name,
+			api.VersionLabel:     api.ComposeVersion,
+			api.WorkingDirLabel:  p.WorkingDir,
+			api.ConfigFilesLabel: strings.Join(p.ComposeFiles, ","),
+			api.OneoffLabel:      "False",
+		}
+		svc.ContainerName = ""
+		if name == cfg.Service {
+			svc.Ports = publishSlotPort(svc.Ports, cfg.Port, cfg.Slots.Port(slot))
+		}
+		p.Services[name] = svc
+	}
+	return p, nil
+}
+
+// publishSlotPort returns ports with the container port target published on
+// 127.0.0.1:host, replacing whatever the file said for that target.
+func publishSlotPort(ports []types.ServicePortConfig, target, host int) []types.ServicePortConfig {
+	out := make([]types.ServicePortConfig, 0, len(ports)+1)
+	for _, p := range ports {
+		if int(p.Target) != target {
+			out = append(out, p)
+		}
+	}
+	return append(out, types.ServicePortConfig{
+		Mode:      "ingress",
+		HostIP:    "127.0.0.1",
+		Target:    uint32(target),
+		Published: fmt.Sprint(host),
+		Protocol:  "tcp",
+	})
+}
+
+func slotProjectName(project string, slot Slot) string {
+	return project + "-" + string(slot)
+}

@@ -1,0 +1,110 @@
+package bluegreen
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/docker/compose/v2/pkg/api"
+)
+
+// Status is what runs where, and which slot takes traffic.
+type Status struct {
+	Project string       `json:"project"`
+	Active  Slot         `json:"active"`
+	Slots   []SlotStatus `json:"slots"`
+}
+
+// SlotStatus describes one slot.
+type SlotStatus struct {
+	Slot       Slot              `json:"slot"`
+	Port       int               `json:"port"`
+	Live       bool              `json:"live"`
+	Containers []ContainerStatus `json:"containers"`
+}
+
+// ContainerStatus describes one container of a slot.
+type ContainerStatus struct {
+	Name     string `json:"name"`
+	Service  string `json:"service"`
+	Image    string `json:"image"`
+	State    string `json:"state"`
+	Health   string `json:"health,omitempty"`
+	ExitCode int    `json:"exit_code,omitempty"`
+}
+
+// Status reports the live slot and the containers of both slots. It changes
+// nothing.
+func (d *Deployer) Status(ctx context.Context) (*Status, error) {
+	if err := d.ready(); err != nil {
+		return nil, err
+	}
+	live, err := d.Switcher.Active(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the live slot: %w", err)
+	}
+	st := &Status{Project: d.Config.Project, Active: live}
+	for _, slot := range []Slot{Blue, Green} {
+		name := slotProjectName(d.Config.Project, slot)
+		cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
+		if err != nil {
+			return nil, fmt.Errorf("listing containers of %s: %w", name, err)
+		}
+		ss := SlotStatus{Slot: slot, Port: d.Config.Slots.Port(slot), Live: slot == live, Containers: []ContainerStatus{}}
+		for _, c := range cs {
+			ss.Containers = append(ss.Containers, ContainerStatus{
+				Name: c.Name, Service: c.Service, Image: c.Image,
+				State: c.State, Health: c.Health, ExitCode: c.ExitCode,
+			})
+		}
+		st.Slots = append(st.Slots, ss)
+	}
+	return st, nil
+}
+
+// tailLogs returns the last n log lines of the routed service in slot, for
+// errors that explain why a release failed. A failure to read them is logged
+// and gives no lines.
+func (d *Deployer) tailLogs(slot Slot, n int) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	var lc lineCollector
+	err := d.Compose.Logs(ctx, slotProjectName(d.Config.Project, slot), &lc, api.LogOptions{
+		Services: []string{d.Config.Service},
+		Tail:     fmt.Sprint(n),
+	})
+	if err != nil {
+		d.log().Warn("reading the logs of the failed release", "slot", slot, "err", err)
+	}
+	return lc.lines
+}
+
+// lastLines formats up to n lines for the end of an error message.
+func lastLines(lines []string, n int) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "; last log lines: " + strings.Join(lines, " | ")
+}
+
+// lineCollector is an api.LogConsumer that keeps the lines it is given.
+type lineCollector struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (c *lineCollector) add(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
+		c.lines = append(c.lines, strings.TrimRight(l, "\r"))
+	}
+}
+
+func (c *lineCollector) Log(_, msg string)    { c.add(msg) }
+func (c *lineCollector) Err(_, msg string)    { c.add(msg) }
+func (c *lineCollector) Status(_, msg string) {}

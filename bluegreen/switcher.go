@@ -1,0 +1,22 @@
+package bluegreen
+
+import "context"
+
+// Switcher routes new traffic to one slot. A proxy integration (nginx, an
+// in-process reverse proxy, a cloud load balancer) implements it.
+type Switcher interface {
+	// Switch routes new requests to slot, served at addrs ("127.0.0.1:8080").
+	// When Switch returns nil the new routing is live; when it returns an
+	// error, the routing that was live before is still live.
+	Switch(ctx context.Context, slot Slot, addrs []string) error
+	// Active reports the slot that takes traffic now, or None.
+	Active(ctx context.Context) (Slot, error)
+}
+
+// Drainer is implemented by Switchers that can tell when the requests
+// already routed to the previous slot have finished. The Deployer calls Drain
+// after a successful Switch and before it stops the previous slot, with a
+// context bounded by the drain timeout.
+type Drainer interface {
+	Drain(ctx context.Context) error
+}

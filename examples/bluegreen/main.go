@@ -1,0 +1,105 @@
+// Command bluegreen deploys a docker compose service with zero downtime, by
+// the blue/green method, behind nginx. It is a thin example over the
+// bluegreen, nginxconf and health packages.
+//
+//	IMAGE_TAG=v2 bluegreen deploy -f compose.yaml -p shop
+//	bluegreen status --json
+//	bluegreen demo
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the deploy (or another command) failed; traffic is on a good release
+	exitBadInput = 2 // bad flags, compose file or x-bluegreen: nothing was changed
+)
+
+func main() {
+	// compose logs some warnings through logrus' global logger; this
+	// command reports through its own lines instead.
+	logrus.SetOutput(io.Discard)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "bluegreen: "+oneLine(describe(err)))
+	if errors.Is(err, bluegreen.ErrConfig) || errors.As(err, new(*usageError)) {
+		return exitBadInput
+	}
+	return exitFailed
+}
+
+// describe names the failed step and the slot that is live after it.
+func describe(err error) string {
+	var se *bluegreen.StepError
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	msg := fmt.Sprintf("deploy failed at step %s", se.Step)
+	if se.Slot != bluegreen.None {
+		msg += fmt.Sprintf(" (%s)", se.Slot)
+	}
+	msg += ": " + err.Error()
+	if se.Live != bluegreen.None {
+		msg += fmt.Sprintf(" [traffic is on %s]", se.Live)
+	} else {
+		msg += " [no slot takes traffic]"
+	}
+	return msg
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// usageError is a bad flag or argument.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	var opts globalOptions
+	root := &cobra.Command{
+		Use:           "bluegreen",
+		Short:         "Deploy a docker compose service with zero downtime (blue/green behind nginx)",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	opts.install(root)
+	root.AddCommand(
+		newDeployCommand(&opts, stdout, stderr),
+		newStatusCommand(&opts, stdout),
+		newDemoCommand(stdout, stderr),
+	)
+	return root
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/nginxconf"
+)
+
+// globalOptions are the compose-style flags every command shares, and the
+// overrides of x-bluegreen keys.
+type globalOptions struct {
+	files        []string
+	projectName  string
+	env          []string
+	envFiles     []string
+	dockerHost   string
+	verbose      bool
+	service      string
+	upstreamFile string
+	nginxConf    string
+	nginxPrefix  string
+	healthTime   time.Duration
+	drainTime    time.Duration
+}
+
+func (o *globalOptions) install(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml and compose's other default names)")
+	f.StringVarP(&o.projectName, "project-name", "p", "", "project name (default: name: in the file, COMPOSE_PROJECT_NAME, or the directory)")
+	f.StringArrayVarP(&o.env, "env", "e", nil, "KEY=VALUE variable that interpolates the compose file (repeatable; wins over the environment)")
+	f.StringArrayVar(&o.envFiles, "env-file", nil, "env file used instead of .env (repeatable)")
+	f.StringVarP(&o.dockerHost, "host", "H", "", "docker daemon address (default: DOCKER_HOST, then the docker context)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print the library's log lines on stderr")
+	f.StringVar(&o.service, "service", "", "override x-bluegreen service")
+	f.StringVar(&o.upstreamFile, "upstream-file", "", "override x-bluegreen nginx.upstream_file")
+	f.StringVar(&o.nginxConf, "nginx-conf", "", "override x-bluegreen nginx.conf (nginx -c)")
+	f.StringVar(&o.nginxPrefix, "nginx-prefix", "", "override x-bluegreen nginx.prefix (nginx -p)")
+	f.DurationVar(&o.healthTime, "health-timeout", 0, "override x-bluegreen health.timeout")
+	f.DurationVar(&o.drainTime, "drain-timeout", 0, "override x-bluegreen drain_timeout")
+}
+
+func (o *globalOptions) source() bluegreen.Source {
+	return bluegreen.Source{Files: o.files, ProjectName: o.projectName, Env: o.env, EnvFiles: o.envFiles}
+}
+
+// deployer loads the configuration, applies the flag overrides and connects
+// to the engine.
+func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegreen.Deployer, error) {
+	src := o.source()
+	cfg, err := bluegreen.LoadConfig(ctx, src, o.override)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := bluegreen.NewCompose(ctx, o.dockerHost)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to docker: %w", err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if o.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	return &bluegreen.Deployer{
+		Compose:  backend,
+		Switcher: newSwitcher(cfg.Nginx, logger),
+		Source:   src,
+		Config:   cfg,
+		Logger:   logger,
+	}, nil
+}
+
+// override applies the flags that override x-bluegreen keys.
+func (o *globalOptions) override(cfg *bluegreen.Config) {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Service, o.service)
+	set(&cfg.Nginx.UpstreamFile, absPath(o.upstreamFile))
+	set(&cfg.Nginx.Conf, absPath(o.nginxConf))
+	set(&cfg.Nginx.Prefix, absPath(o.nginxPrefix))
+	if o.healthTime > 0 {
+		cfg.Health.Timeout = o.healthTime
+	}
+	if o.drainTime > 0 {
+		cfg.DrainTimeout = o.drainTime
+	}
+}
+
+// absPath makes a path given on the command line absolute, so that it means
+// what it meant in the shell (paths in the file are relative to the file).
+func absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+func newSwitcher(n bluegreen.NginxConfig, logger *slog.Logger) *nginxconf.Switcher {
+	return &nginxconf.Switcher{
+		Upstream: n.Upstream,
+		File:     n.UpstreamFile,
+		Conf:     n.Conf,
+		Prefix:   n.Prefix,
+		Binary:   n.Binary,
+		Logger:   logger,
+	}
+}

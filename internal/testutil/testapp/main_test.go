@@ -1,0 +1,35 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestHandler(t *testing.T) {
+	for _, tc := range []struct {
+		fail, path string
+		slow       time.Duration
+		wantCode   int
+		wantBody   string
+	}{
+		{path: "/", wantCode: 200, wantBody: "v1\n"},
+		{path: "/healthz", wantCode: 200, wantBody: "v1\n"},
+		{path: "/version", wantCode: 200, wantBody: "v1\n"},
+		{path: "/slow", slow: 50 * time.Millisecond, wantCode: 200, wantBody: "v1\n"},
+		{path: "/nope", wantCode: 404, wantBody: "404 page not found\n"},
+		{fail: "500", path: "/healthz", wantCode: 500, wantBody: "v1: FAIL=500\n"},
+		{fail: "500", path: "/nope", wantCode: 500, wantBody: "v1: FAIL=500\n"},
+	} {
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		handler("v1", tc.fail, tc.slow).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if rec.Code != tc.wantCode || rec.Body.String() != tc.wantBody || rec.Header().Get("X-Version") != "v1" && tc.wantCode != 404 {
+			t.Errorf("FAIL=%q GET %s = %d %q (X-Version %q), want %d %q", tc.fail, tc.path, rec.Code, rec.Body, rec.Header().Get("X-Version"), tc.wantCode, tc.wantBody)
+		}
+		if took := time.Since(start); took < tc.slow {
+			t.Errorf("GET %s took %v, want at least SLOW=%v", tc.path, took, tc.slow)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package nginxconf
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+)
+
+// header starts every file Switch writes; Active reads the slot from it.
+const header = "# Managed by bluegreen: do not edit. slot="
+
+var (
+	upstreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	hostName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
+)
+
+// upstream is what the managed file says.
+type upstream struct {
+	Slot  bluegreen.Slot
+	Name  string
+	Addrs []string
+}
+
+// validate returns u with its addresses in canonical host:port form. Every
+// field ends up in nginx syntax, so only characters that can neither end a
+// token nor start a directive get through.
+func (u upstream) validate() (upstream, error) {
+	if u.Slot != bluegreen.Blue && u.Slot != bluegreen.Green {
+		return u, fmt.Errorf("%w: slot %q: want blue or green", ErrInvalid, string(u.Slot))
+	}
+	if !upstreamName.MatchString(u.Name) {
+		return u, fmt.Errorf("%w: upstream name %q: want letters, digits, '_', '.' or '-'", ErrInvalid, u.Name)
+	}
+	if len(u.Addrs) == 0 {
+		return u, fmt.Errorf("%w: no addresses for slot %s", ErrInvalid, u.Slot)
+	}
+	addrs := make([]string, len(u.Addrs))
+	for i, a := range u.Addrs {
+		c, err := canonicalAddr(a)
+		if err != nil {
+			return u, err
+		}
+		addrs[i] = c
+	}
+	u.Addrs = addrs
+	return u, nil
+}
+
+// canonicalAddr checks that addr is host:port, with an IP address (no IPv6
+// zone) or a plain host name, and a port from 1 to 65535.
+func canonicalAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%w: address %q: %v", ErrInvalid, addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || strings.TrimLeft(port, "0123456789") != "" || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%w: address %q: port %q: want 1-65535", ErrInvalid, addr, port)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Zone() != "" {
+			return "", fmt.Errorf("%w: address %q: IPv6 zones are not supported", ErrInvalid, addr)
+		}
+		return net.JoinHostPort(ip.String(), strconv.Itoa(n)), nil
+	}
+	if len(host) > 253 || !hostName.MatchString(host) {
+		return "", fmt.Errorf("%w: address %q: host %q is neither an IP address nor a plain host name", ErrInvalid, addr, host)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil
+}
+
+// render validates u and returns the content of the managed file:
+//
+//	# Managed by bluegreen: do not edit. slot=blue
+//	upstream backend {
+//	    server 127.0.0.1:8081;
+//	}
+func render(u upstream) ([]byte, error) {
+	u, err := u.validate()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s%s\n", header, u.Slot)
+	fmt.Fprintf(&b, "upstream %s {\n", u.Name)
+	for _, a := range u.Addrs {
+		fmt.Fprintf(&b, "    server %s;\n", a)
+	}
+	b.WriteString("}\n")
+	return b.Bytes(), nil
+}
+
+// parse reads a file written by render. Anything else, including a managed
+// file edited by hand, is an error wrapping ErrUnmanaged: parse accepts data
+// only if render gives it back byte for byte.
+func parse(data []byte) (upstream, error) {
+	first, rest, _ := bytes.Cut(data, []byte("\n"))
+	slotText, ok := strings.CutPrefix(string(first), header)
+	if !ok {
+		return upstream{}, fmt.Errorf("%w: first line is not %q", ErrUnmanaged, header+"<slot>")
+	}
+	slot, err := bluegreen.ParseSlot(slotText)
+	if err != nil {
+		return upstream{}, fmt.Errorf("%w: %v", ErrUnmanaged, err)
+	}
+	u := upstream{Slot: slot}
+	lines := strings.Split(string(rest), "\n")
+	if name, ok := strings.CutPrefix(lines[0], "upstream "); ok {
+		u.Name = strings.TrimSuffix(name, " {")
+	}
+	for _, line := range lines[1:] {
+		if a, ok := strings.CutPrefix(line, "    server "); ok {
+			u.Addrs = append(u.Addrs, strings.TrimSuffix(a, ";"))
+		}
+	}
+	want, err := render(u)
+	if err != nil {
+		return upstream{}, fmt.Errorf("%w: %v", ErrUnmanaged, err)
+	}
+	if !bytes.Equal(want, data) {
+		return upstream{}, fmt.Errorf("%w: content differs from what bluegreen writes (edited by hand?)", ErrUnmanaged)
+	}
+	return u, nil
+}
+
+// plainUpstream matches a file that holds nothing but one upstream block of
+// server lines (and comments), as written by hand before a first deploy.
+var plainUpstream = regexp.MustCompile(`^\s*upstream\s+([A-Za-z0-9_.-]+)\s*\{(\s*server\s+[^;{}#]+;)+\s*\}\s*$`)
+
+var comment = regexp.MustCompile(`(?m)#.*$`)
+
+// isPlainUpstream reports whether data is a hand-written file with only an
+// upstream block named name: safe to replace, since it holds nothing else.
+func isPlainUpstream(data []byte, name string) bool {
+	m := plainUpstream.FindSubmatch(comment.ReplaceAll(data, nil))
+	return m != nil && string(m[1]) == name
+}
