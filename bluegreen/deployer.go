@@ -74,14 +74,14 @@ func (d *Deployer) Deploy(ctx context.Context) (*Report, error) {
 		}
 		r.From, r.To = live, live.Other()
 		d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; deploying to %s (127.0.0.1:%d)", r.From, r.To, d.Config.Slots.Port(r.To)))
-		if err := d.remove(ctx, r.To); err != nil {
+		if err := d.remove(ctx, StepPrepare, r.To); err != nil {
 			return fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
 		}
 		project, err = d.Source.slotProject(ctx, d.Config, r.To)
 		return err
 	})
 	if err != nil {
-		return r, failed(err, r.From)
+		return r, failed(err, r.From, nil)
 	}
 
 	err = d.run(ctx, r, StepStart, r.To, func(ctx context.Context) error {
@@ -107,7 +107,7 @@ func (d *Deployer) Deploy(ctx context.Context) (*Report, error) {
 		})
 	}
 	if err != nil {
-		return r, failed(errors.Join(err, d.discard(r, r.To)), r.From)
+		return r, failed(err, r.From, d.discard(r, r.To))
 	}
 	r.Switched = true
 
@@ -121,10 +121,10 @@ func (d *Deployer) Deploy(ctx context.Context) (*Report, error) {
 		err = d.run(ctx, r, StepRetire, old, func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 			defer cancel()
-			return d.remove(ctx, old)
+			return d.remove(ctx, StepRetire, old)
 		})
 	}
-	return r, failed(err, r.To)
+	return r, failed(err, r.To, nil)
 }
 
 // ready reports a Deployer that cannot run.
@@ -209,12 +209,12 @@ func (d *Deployer) discard(r *Report, slot Slot) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	return d.run(ctx, r, StepCleanup, slot, func(ctx context.Context) error {
-		return d.remove(ctx, slot)
+		return d.remove(ctx, StepCleanup, slot)
 	})
 }
 
 // remove stops and removes every container and network of a slot.
-func (d *Deployer) remove(ctx context.Context, slot Slot) error {
+func (d *Deployer) remove(ctx context.Context, step Step, slot Slot) error {
 	name := slotProjectName(d.Config.Project, slot)
 	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
 	if err != nil {
@@ -223,7 +223,7 @@ func (d *Deployer) remove(ctx context.Context, slot Slot) error {
 	if len(cs) == 0 {
 		return nil
 	}
-	d.info(StepRetire, slot, fmt.Sprintf("removing %d container(s) of %s", len(cs), name))
+	d.info(step, slot, fmt.Sprintf("removing %d container(s) of %s", len(cs), name))
 	if err := d.Compose.Down(ctx, name, api.DownOptions{RemoveOrphans: true}); err != nil {
 		return fmt.Errorf("compose down %s: %w", name, err)
 	}
@@ -283,11 +283,13 @@ func (d *Deployer) log() *slog.Logger {
 	return d.Logger
 }
 
-// failed records which slot is live in a *StepError and passes err on.
-func failed(err error, live Slot) error {
+// failed records in a *StepError which slot is live and whether the cleanup
+// after it failed, and passes it on.
+func failed(err error, live Slot, cleanup error) error {
 	var se *StepError
 	if errors.As(err, &se) {
 		se.Live = live
+		se.Cleanup = cleanup
 	}
 	return err
 }

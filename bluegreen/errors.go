@@ -23,13 +23,19 @@ type StepError struct {
 	Err  error
 	// Live is the slot that takes traffic after the failure (None if none).
 	Live Slot
+	// Cleanup is set when the failed release could not be removed.
+	Cleanup error
 }
 
 func (e *StepError) Error() string {
-	if e.Slot == None {
-		return fmt.Sprintf("%s: %v", e.Step, e.Err)
+	msg := fmt.Sprintf("%s: %v", e.Step, e.Err)
+	if e.Slot != None {
+		msg = fmt.Sprintf("%s %s: %v", e.Step, e.Slot, e.Err)
 	}
-	return fmt.Sprintf("%s %s: %v", e.Step, e.Slot, e.Err)
+	if e.Cleanup != nil {
+		msg += fmt.Sprintf(" (and removing the failed release failed: %v)", e.Cleanup)
+	}
+	return msg
 }
 
 func (e *StepError) Unwrap() error { return e.Err }

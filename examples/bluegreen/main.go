@@ -65,7 +65,10 @@ func describe(err error) string {
 	if se.Slot != bluegreen.None {
 		msg += fmt.Sprintf(" (%s)", se.Slot)
 	}
-	msg += ": " + err.Error()
+	msg += ": " + se.Err.Error()
+	if se.Cleanup != nil {
+		msg += "; removing the failed release also failed: " + se.Cleanup.Error()
+	}
 	if se.Live != bluegreen.None {
 		msg += fmt.Sprintf(" [traffic is on %s]", se.Live)
 	} else {

@@ -7,13 +7,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+	"github.com/bluegreen-dev/bluegreen/nginxconf"
 )
 
 // TestNginx routes a private nginx to an httptest backend, sends load
@@ -98,11 +99,11 @@ func TestNginxBuffersToTemp(t *testing.T) {
 // route points the upstream at addr and reloads nginx.
 func route(t *testing.T, n *testutil.NginxServer, addr string) {
 	t.Helper()
-	upstream := fmt.Sprintf("upstream %s { server %s; keepalive 16; }\n", n.Upstream, addr)
-	if err := os.WriteFile(n.UpstreamFile, []byte(upstream), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Reload(); err != nil {
+	// The Switcher confirms the reload: new workers run and the old ones
+	// no longer accept connections (they would still answer 502 from the
+	// placeholder upstream for about 100ms otherwise).
+	sw := &nginxconf.Switcher{Upstream: n.Upstream, File: n.UpstreamFile, Conf: n.Conf, Prefix: n.Prefix, Binary: n.Binary}
+	if err := sw.Switch(t.Context(), bluegreen.Blue, []string{addr}); err != nil {
 		t.Fatal(err)
 	}
 }

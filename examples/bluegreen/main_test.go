@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/compose/v2/pkg/api"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+)
+
+// cli runs the command in-process and returns its exit code and output.
+func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	t.Logf("bluegreen %s -> exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	return code, out.String(), errOut.String()
+}
+
+func wantOneLine(t *testing.T, stderr string, mentions ...string) {
+	t.Helper()
+	if n := strings.Count(strings.TrimRight(stderr, "\n"), "\n"); n != 0 || stderr == "" {
+		t.Errorf("stderr has %d lines, want exactly one: %q", n+1, stderr)
+	}
+	for _, m := range mentions {
+		if !strings.Contains(stderr, m) {
+			t.Errorf("stderr %q does not mention %q", stderr, m)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, []byte("services: {web: {image: app}, db: {image: db}}\nx-bluegreen: {service: api, port: 8000}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		mentions []string
+	}{
+		{"unknown flag", []string{"deploy", "--no-such-flag"}, []string{"unknown flag"}},
+		{"missing file", []string{"deploy", "-f", filepath.Join(dir, "nope.yaml"), "-p", "x"}, []string{"nope.yaml"}},
+		{"unknown service", []string{"deploy", "-f", file, "-p", "x"}, []string{`"api" is not a service`}},
+		{"unexpected argument", []string{"status", "-f", file, "extra"}, []string{"extra"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := cli(t, tc.args...)
+			if code != exitBadInput {
+				t.Errorf("exit %d, want %d", code, exitBadInput)
+			}
+			wantOneLine(t, stderr, tc.mentions...)
+		})
+	}
+}
+
+// TestDeployAndStatus runs the commands as a user would, against a real
+// engine and a real nginx: a deploy whose image tag comes from the process
+// environment, status --json, and a release that never becomes healthy.
+func TestDeployAndStatus(t *testing.T) {
+	testutil.RequireDocker(t)
+	testutil.RequireNginx(t)
+	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2")
+	ngx := testutil.Nginx(t)
+	var ports [2]int
+	for i := range ports {
+		p, err := testutil.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	file := filepath.Join(t.TempDir(), "compose.yaml")
+	yaml := strings.Replace(demoCompose, "BOOT_DELAY: 2s", "BOOT_DELAY: 300ms\n      FAIL: ${FAIL:-}", 1)
+	yaml = strings.Replace(yaml, "timeout: 60s", "timeout: 5s", 1)
+	yaml = fmt.Sprintf(yaml, ports[0], ports[1], ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary)
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	project := fmt.Sprintf("bgcli%d", os.Getpid())
+	t.Cleanup(func() { downProject(t, project) })
+
+	t.Setenv("IMAGE_TAG", "v1")
+	code, stdout, _ := cli(t, "deploy", "-f", file, "-p", project)
+	if code != exitOK {
+		t.Fatalf("deploy exit %d", code)
+	}
+	for _, step := range []string{"prepare", "start", "wait-healthy", "switch", "retire"} {
+		if !strings.Contains(stdout, step) {
+			t.Errorf("deploy output has no line for step %s", step)
+		}
+	}
+	if got := body(t, ngx.URL+"/version"); got != "v1" {
+		t.Fatalf("nginx serves %q after deploy, want v1", got)
+	}
+
+	code, stdout, _ = cli(t, "status", "--json", "-f", file, "-p", project)
+	if code != exitOK {
+		t.Fatalf("status exit %d", code)
+	}
+	var st struct {
+		Project string `json:"project"`
+		Active  string `json:"active"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatalf("status --json: %v", err)
+	}
+	if st.Project != project || st.Active != "blue" {
+		t.Errorf("status = %+v, want project %s active blue", st, project)
+	}
+
+	// -e wins over the environment; FAIL=500 makes v2 answer 500 everywhere.
+	code, _, stderr := cli(t, "deploy", "-f", file, "-p", project, "-e", "IMAGE_TAG=v2", "-e", "FAIL=500")
+	if code != exitFailed {
+		t.Errorf("failed deploy exit %d, want %d", code, exitFailed)
+	}
+	wantOneLine(t, stderr, "wait-healthy", "green", "status 500", "traffic is on blue")
+	if got := body(t, ngx.URL+"/version"); got != "v1" {
+		t.Errorf("nginx serves %q after a failed deploy, want v1 still", got)
+	}
+	code, stdout, _ = cli(t, "status", "-f", file, "-p", project)
+	if code != exitOK || !strings.Contains(stdout, "live slot: blue") {
+		t.Errorf("status after failed deploy: exit %d, output %q", code, stdout)
+	}
+	if strings.Contains(stdout, project+"-green") {
+		t.Errorf("the failed release's containers were not removed:\n%s", stdout)
+	}
+}
+
+func body(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
+}
+
+func downProject(t *testing.T, project string) {
+	backend, err := bluegreen.NewCompose(context.Background(), "")
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	for _, slot := range []string{"blue", "green"} {
+		_ = backend.Down(context.Background(), project+"-"+slot, api.DownOptions{RemoveOrphans: true})
+	}
+}
