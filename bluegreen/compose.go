@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/flags"
 	"github.com/docker/compose/v2/pkg/api"
 	"github.com/docker/compose/v2/pkg/compose"
+	"github.com/docker/docker/client"
 )
 
 // ErrEngine reports that the Docker engine could not be reached.
@@ -21,18 +23,45 @@ var ErrEngine = errors.New("docker engine unreachable")
 // NewCompose returns implements it, as does any api.Compose.
 type Compose interface {
 	Up(ctx context.Context, project *types.Project, options api.UpOptions) error
+	Start(ctx context.Context, projectName string, options api.StartOptions) error
+	Stop(ctx context.Context, projectName string, options api.StopOptions) error
 	Down(ctx context.Context, projectName string, options api.DownOptions) error
+	Pull(ctx context.Context, project *types.Project, options api.PullOptions) error
 	Ps(ctx context.Context, projectName string, options api.PsOptions) ([]api.ContainerSummary, error)
 	Logs(ctx context.Context, projectName string, consumer api.LogConsumer, options api.LogOptions) error
 }
+
+// imageChecker is implemented by Engine: it lets a deploy find a missing
+// image before it creates anything.
+type imageChecker interface {
+	ImagePresent(ctx context.Context, ref string) (bool, error)
+}
+
+// Engine is compose's own service, run in-process, with the engine client it
+// talks through.
+type Engine struct {
+	api.Compose
+	client client.APIClient
+}
+
+// ImagePresent reports whether the engine holds the image ref.
+func (e *Engine) ImagePresent(ctx context.Context, ref string) (bool, error) {
+	_, err := e.client.ImageInspect(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Close closes the engine client.
+func (e *Engine) Close() error { return e.client.Close() }
 
 // NewCompose connects to a Docker engine and returns compose's own service,
 // run in-process. host is a daemon address ("unix:///var/run/docker.sock",
 // "tcp://...", "ssh://..."); empty means what the docker CLI would use:
 // DOCKER_HOST, then the current docker context. Compose's progress output is
-// discarded; Deployer reports progress through events instead. The returned
-// service implements io.Closer, which closes its engine client.
-func NewCompose(ctx context.Context, host string) (api.Compose, error) {
+// discarded; Deployer reports progress through events instead.
+func NewCompose(ctx context.Context, host string) (*Engine, error) {
 	opts := flags.NewClientOptions()
 	if host != "" {
 		opts.Hosts = []string{host}
@@ -47,23 +76,26 @@ func NewCompose(ctx context.Context, host string) (api.Compose, error) {
 	}
 	// DockerCli.Client() exits the process when the endpoint cannot be set
 	// up, so make the client here, where an error can be returned.
-	client, err := command.NewAPIClientFromFlags(opts, dockerCli.ConfigFile())
+	apiClient, err := command.NewAPIClientFromFlags(opts, dockerCli.ConfigFile())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEngine, err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := client.Ping(pingCtx); err != nil {
-		_ = client.Close()
+	if _, err := apiClient.Ping(pingCtx); err != nil {
+		_ = apiClient.Close()
 		return nil, fmt.Errorf("%w: %v", ErrEngine, err)
 	}
-	if err := dockerCli.Initialize(opts, command.WithAPIClient(client)); err != nil {
-		_ = client.Close()
+	if err := dockerCli.Initialize(opts, command.WithAPIClient(apiClient)); err != nil {
+		_ = apiClient.Close()
 		return nil, fmt.Errorf("%w: %v", ErrEngine, err)
 	}
-	return compose.NewComposeService(dockerCli,
-		compose.WithPrompt(func(string, bool) (bool, error) { return false, nil }),
-	), nil
+	return &Engine{
+		Compose: compose.NewComposeService(dockerCli,
+			compose.WithPrompt(func(string, bool) (bool, error) { return false, nil }),
+		),
+		client: apiClient,
+	}, nil
 }
 
 type eofReader struct{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -19,12 +20,14 @@ const ExtensionKey = "x-bluegreen"
 
 // Defaults for the keys of x-bluegreen that may be left out.
 const (
-	DefaultBluePort     = 8081
-	DefaultGreenPort    = 8080
-	DefaultHealthPath   = "/"
-	DefaultDrainTimeout = 30 * time.Second
-	DefaultUpstream     = "backend"
-	DefaultNginxBinary  = "nginx"
+	DefaultBluePort      = 8081
+	DefaultGreenPort     = 8080
+	DefaultHealthPath    = "/"
+	DefaultDrainTimeout  = 30 * time.Second
+	DefaultUpstream      = "backend"
+	DefaultNginxBinary   = "nginx"
+	DefaultStateDir      = ".bluegreen" // beside the compose file
+	DefaultVerifyTimeout = 10 * time.Second
 )
 
 // Config is what a deploy needs beyond the compose file itself: which service
@@ -43,6 +46,16 @@ type Config struct {
 	Health       HealthConfig
 	DrainTimeout time.Duration
 	Nginx        NginxConfig
+	// VerifyURL, when set, is fetched through the proxy right after the
+	// switch; when it does not answer as Health says within VerifyTimeout,
+	// traffic goes back to the previous slot at once.
+	VerifyURL     string
+	VerifyTimeout time.Duration
+	// KeepRetired keeps the previous release's containers, stopped, so that
+	// a rollback only has to start them. The next deploy replaces them.
+	KeepRetired bool
+	// StateDir holds the release history and the deploy lock.
+	StateDir string
 }
 
 // SlotPorts holds each slot's host port.
@@ -63,10 +76,17 @@ func (p SlotPorts) Port(s Slot) int {
 }
 
 // HealthConfig says when a new release counts as ready: HealthyThreshold
-// answers of 2xx/3xx in a row to GET http://127.0.0.1:<slot port><Path>,
-// probed every Interval, within Timeout.
+// rounds in a row, probed every Interval, within Timeout, in which every
+// check passes. The checks: GET http://127.0.0.1:<slot port><Path> answers
+// 2xx/3xx (or exactly Status), with Host as its Host header when set; with
+// TCP, the port accepts a connection; and the container runs and, when the
+// service or its image declares a healthcheck, Docker reports it healthy
+// (Docker honours the healthcheck's start_period).
 type HealthConfig struct {
 	Path             string
+	Host             string
+	Status           int
+	TCP              bool
 	Interval         time.Duration
 	Timeout          time.Duration
 	HealthyThreshold int
@@ -83,16 +103,23 @@ type NginxConfig struct {
 
 // rawConfig is the x-bluegreen section as written in the file.
 type rawConfig struct {
-	Service      string     `json:"service"`
-	Port         int        `json:"port"`
-	Slots        *SlotPorts `json:"slots"`
-	Health       *rawHealth `json:"health"`
-	DrainTimeout string     `json:"drain_timeout"`
-	Nginx        *rawNginx  `json:"nginx"`
+	Service       string     `json:"service"`
+	Port          int        `json:"port"`
+	Slots         *SlotPorts `json:"slots"`
+	Health        *rawHealth `json:"health"`
+	DrainTimeout  string     `json:"drain_timeout"`
+	Nginx         *rawNginx  `json:"nginx"`
+	VerifyURL     string     `json:"verify_url"`
+	VerifyTimeout string     `json:"verify_timeout"`
+	KeepRetired   *bool      `json:"keep_retired"`
+	StateDir      string     `json:"state_dir"`
 }
 
 type rawHealth struct {
 	Path             string `json:"path"`
+	Host             string `json:"host"`
+	Status           int    `json:"status"`
+	TCP              bool   `json:"tcp"`
 	Interval         string `json:"interval"`
 	Timeout          string `json:"timeout"`
 	HealthyThreshold int    `json:"healthy_threshold"`
@@ -122,13 +149,17 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		}
 	}
 	cfg := Config{
-		Project:      p.Name,
-		Service:      raw.Service,
-		Port:         raw.Port,
-		Slots:        SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
-		DrainTimeout: DefaultDrainTimeout,
-		Health:       HealthConfig{Path: DefaultHealthPath},
-		Nginx:        NginxConfig{Upstream: DefaultUpstream, Binary: DefaultNginxBinary},
+		Project:       p.Name,
+		Service:       raw.Service,
+		Port:          raw.Port,
+		Slots:         SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
+		DrainTimeout:  DefaultDrainTimeout,
+		Health:        HealthConfig{Path: DefaultHealthPath},
+		Nginx:         NginxConfig{Upstream: DefaultUpstream, Binary: DefaultNginxBinary},
+		VerifyURL:     raw.VerifyURL,
+		VerifyTimeout: DefaultVerifyTimeout,
+		KeepRetired:   raw.KeepRetired == nil || *raw.KeepRetired,
+		StateDir:      raw.StateDir,
 	}
 	if raw.Slots != nil {
 		cfg.Slots = *raw.Slots
@@ -146,6 +177,7 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		*dst = d
 	}
 	duration("drain_timeout", raw.DrainTimeout, &cfg.DrainTimeout)
+	duration("verify_timeout", raw.VerifyTimeout, &cfg.VerifyTimeout)
 	if h := raw.Health; h != nil {
 		if h.Path != "" {
 			cfg.Health.Path = h.Path
@@ -153,6 +185,7 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		duration("health.interval", h.Interval, &cfg.Health.Interval)
 		duration("health.timeout", h.Timeout, &cfg.Health.Timeout)
 		cfg.Health.HealthyThreshold = h.HealthyThreshold
+		cfg.Health.Host, cfg.Health.Status, cfg.Health.TCP = h.Host, h.Status, h.TCP
 	}
 	if n := raw.Nginx; n != nil {
 		cfg.Nginx.Conf, cfg.Nginx.Prefix = n.Conf, n.Prefix
@@ -174,8 +207,11 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 	if cfg.Nginx.UpstreamFile == "" && cfg.Service != "" {
 		cfg.Nginx.UpstreamFile = filepath.Join("/etc/nginx/conf.d", cfg.Service+"-upstream.conf")
 	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = DefaultStateDir
+	}
 	// Relative paths are relative to the compose file, as in compose itself.
-	for _, path := range []*string{&cfg.Nginx.UpstreamFile, &cfg.Nginx.Conf, &cfg.Nginx.Prefix} {
+	for _, path := range []*string{&cfg.Nginx.UpstreamFile, &cfg.Nginx.Conf, &cfg.Nginx.Prefix, &cfg.StateDir} {
 		if *path != "" && !filepath.IsAbs(*path) {
 			*path = filepath.Join(p.WorkingDir, *path)
 		}
@@ -236,6 +272,17 @@ func (c Config) Validate(p *types.Project) error {
 	}
 	if c.Health.HealthyThreshold < 0 {
 		bad("health.healthy_threshold: %d may not be negative", c.Health.HealthyThreshold)
+	}
+	if c.Health.Status != 0 && (c.Health.Status < 100 || c.Health.Status > 599) {
+		bad("health.status: %d is not an HTTP status", c.Health.Status)
+	}
+	if c.VerifyURL != "" {
+		if u, err := url.Parse(c.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("verify_url: %q is not an http(s) URL", c.VerifyURL)
+		}
+	}
+	if c.StateDir == "" {
+		bad("state_dir: empty")
 	}
 	if !upstreamName.MatchString(c.Nginx.Upstream) {
 		bad("nginx.upstream: %q is not a plain name", c.Nginx.Upstream)

@@ -41,6 +41,10 @@ x-bluegreen:
     conf: /etc/nginx/nginx.conf
     prefix: ""
     binary: /usr/sbin/nginx
+  verify_url: http://127.0.0.1/healthz
+  verify_timeout: 3s
+  keep_retired: false
+  state_dir: /var/lib/bluegreen
 `)
 	src.Env = []string{"TAG=v1"}
 	got, err := LoadConfig(context.Background(), src)
@@ -58,6 +62,10 @@ x-bluegreen:
 			Conf:         "/etc/nginx/nginx.conf",
 			Binary:       "/usr/sbin/nginx",
 		},
+		VerifyURL:     "http://127.0.0.1/healthz",
+		VerifyTimeout: 3 * time.Second,
+		KeepRetired:   false,
+		StateDir:      "/var/lib/bluegreen",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LoadConfig mismatch (-want +got):\n%s", diff)
@@ -75,7 +83,10 @@ func TestLoadConfigDefaultsAndInference(t *testing.T) {
 		Slots:        SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
 		Health:       HealthConfig{Path: "/"},
 		DrainTimeout: DefaultDrainTimeout,
-		Nginx:        NginxConfig{Upstream: "backend", UpstreamFile: "/etc/nginx/conf.d/web-upstream.conf", Binary: "nginx"},
+		Nginx:         NginxConfig{Upstream: "backend", UpstreamFile: "/etc/nginx/conf.d/web-upstream.conf", Binary: "nginx"},
+		VerifyTimeout: DefaultVerifyTimeout,
+		KeepRetired:   true,
+		StateDir:      filepath.Join(filepath.Dir(src.Files[0]), ".bluegreen"),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
@@ -128,6 +139,15 @@ x-bluegreen: {port: 8000, nginx: {upstream: "x; include /etc/passwd"}}`, nil, "n
 		{"variable not set", `
 services: {web: {image: "app:${TAG:?TAG is required}"}}
 x-bluegreen: {port: 8000}`, nil, "TAG is required"},
+		{"bare variable not set", `
+services: {web: {image: "app:${TAG}", environment: {A: "$$NOT_A_VAR ${OPT:-x} ${EMPTY:-}"}}}
+x-bluegreen: {port: 8000}`, nil, "variable TAG not set"},
+		{"health status", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, health: {status: 42}}`, nil, "health.status: 42"},
+		{"verify url", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, verify_url: "ftp://x"}`, nil, "verify_url"},
 		{"replicas", `
 services: {web: {image: app, deploy: {replicas: 3}}}
 x-bluegreen: {port: 8000}`, nil, "deploy.replicas 3"},
@@ -167,7 +187,7 @@ x-bluegreen: {service: web, port: 8000, slots: {blue: 7001, green: 7002}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := src.slotProject(context.Background(), cfg, Green)
+	p, _, err := src.slotProject(context.Background(), cfg, Green, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +234,36 @@ func TestSlot(t *testing.T) {
 	}
 	if _, err := ParseSlot("purple"); err == nil {
 		t.Error("ParseSlot accepted purple")
+	}
+}
+
+func TestSlotProjectOfARecordedRelease(t *testing.T) {
+	src := writeCompose(t, `
+services: {web: {image: "app:${TAG}", environment: {MODE: "${MODE:-fast}"}}}
+x-bluegreen: {port: 8000}
+`)
+	src.Env = []string{"TAG=v3"}
+	cfg, err := LoadConfig(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, vars, err := src.slotProject(context.Background(), cfg, Blue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"TAG": "v3"}, vars); diff != "" {
+		t.Errorf("recorded variables (-want +got):\n%s", diff)
+	}
+	if got := p.Services["web"].Image; got != "app:v3" {
+		t.Errorf("image %q", got)
+	}
+	rel := &Release{Images: map[string]string{"web": "app:v1"}, Env: map[string]string{"TAG": "v1", "MODE": "slow"}}
+	p, _, err = src.slotProject(context.Background(), cfg, Blue, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := p.Services["web"]
+	if web.Image != "app:v1" || *web.Environment["MODE"] != "slow" {
+		t.Errorf("recorded release loaded as image %q MODE %q, want app:v1 and slow", web.Image, *web.Environment["MODE"])
 	}
 }

@@ -25,13 +25,13 @@ type env struct {
 	project string
 	file    string
 	nginx   *testutil.NginxServer
-	compose api.Compose
+	compose *bluegreen.Engine
 	ports   bluegreen.SlotPorts
 }
 
 const composeTemplate = `services:
   web:
-    image: bluegreen-testapp:${IMAGE_TAG:?IMAGE_TAG must be set}
+    image: ${IMAGE:-bluegreen-testapp}:${IMAGE_TAG:?IMAGE_TAG must be set}
     environment:
       VERSION: ${IMAGE_TAG}
       BOOT_DELAY: ${BOOT_DELAY:-1s}
@@ -41,8 +41,9 @@ x-bluegreen:
   service: web
   port: 8000
   slots: {blue: %d, green: %d}
-  health: {path: /healthz, interval: 100ms, timeout: 30s, healthy_threshold: 2}
+  health: {path: /healthz, interval: 100ms, timeout: "${HEALTH_TIMEOUT:-30s}", healthy_threshold: 2}
   drain_timeout: 30s
+  verify_url: "${VERIFY_URL:-}"
   nginx:
     upstream: backend
     upstream_file: %s
@@ -80,9 +81,7 @@ func newEnv(t *testing.T) *env {
 		for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
 			_ = backend.Down(context.Background(), e.project+"-"+string(slot), api.DownOptions{RemoveOrphans: true})
 		}
-		if c, ok := backend.(io.Closer); ok {
-			_ = c.Close()
-		}
+		_ = backend.Close()
 	})
 	return e
 }
@@ -141,16 +140,18 @@ func (e *env) wantServing(version string) {
 	}
 }
 
-// wantStopped checks that nothing of slot runs any more: no container, and
-// nothing answers on its port.
+// wantStopped checks that nothing of slot runs any more: no running
+// container (retired ones are kept, stopped), and nothing answers on its port.
 func (e *env) wantStopped(slot bluegreen.Slot) {
 	e.t.Helper()
 	cs, err := e.compose.Ps(context.Background(), e.project+"-"+string(slot), api.PsOptions{All: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if len(cs) != 0 {
-		e.t.Errorf("slot %s still has %d container(s): %s (%s)", slot, len(cs), cs[0].Name, cs[0].State)
+	for _, c := range cs {
+		if c.State == "running" {
+			e.t.Errorf("slot %s still runs container %s", slot, c.Name)
+		}
 	}
 	if body, err := get(fmt.Sprintf("http://127.0.0.1:%d/version", e.ports.Port(slot))); err == nil {
 		e.t.Errorf("slot %s still answers on its port: %q", slot, body)

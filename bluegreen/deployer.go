@@ -6,27 +6,34 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v2/pkg/api"
-
-	"github.com/bluegreen-dev/bluegreen/health"
 )
 
-// cleanupTimeout bounds the removal of a failed or retired slot, which runs
-// even when the deploy's context has ended.
-const cleanupTimeout = 2 * time.Minute
+const (
+	// cleanupTimeout bounds the removal of a failed or retired slot, which
+	// runs even when the deploy's context has ended.
+	cleanupTimeout = 2 * time.Minute
+	// switchTimeout bounds a switch, which once begun runs to its end even
+	// when the deploy's context ends.
+	switchTimeout = 30 * time.Second
+)
 
 // Deployer deploys one compose project by the blue/green method: the new
 // release starts in the idle slot, takes traffic once it answers, and the old
-// slot is removed once the requests it holds have finished.
+// slot is retired once the requests it holds have finished.
 type Deployer struct {
 	Compose  Compose  // required: NewCompose gives compose's own service
 	Switcher Switcher // required: routes traffic, e.g. nginxconf.Switcher
 	Source   Source   // where the compose project comes from
 	Config   Config   // from LoadConfig, possibly changed by the caller
+	// WaitLock makes a deploy wait for another deploy of the project to end
+	// (until its context ends) instead of failing at once with ErrLocked.
+	WaitLock bool
 	// Logger receives a line per step; nil discards them.
 	Logger *slog.Logger
 	// OnEvent receives progress events, synchronously, in order; nil
@@ -34,11 +41,12 @@ type Deployer struct {
 	OnEvent func(Event)
 }
 
-// Report tells what a deploy did, also when it failed.
+// Report tells what a deploy or a rollback did, also when it failed.
 type Report struct {
 	Project string
-	From    Slot // live before the deploy (None on a first deploy)
-	To      Slot // the slot the new release went to
+	Release Release // as recorded in the history
+	From    Slot    // live before (None on a first deploy)
+	To      Slot    // the slot the release went to
 	// Switched is true once traffic went to To.
 	Switched bool
 	Steps    []StepReport
@@ -54,48 +62,94 @@ type StepReport struct {
 }
 
 // Deploy runs one release of the project: prepare, start, wait-healthy,
-// switch, drain, retire. Before the switch any failure removes the new slot
-// and leaves traffic where it was; from the switch on, the deploy finishes
-// even when ctx ends, so traffic never points at a removed slot. Errors are
-// *StepError values naming the step and the slot.
+// switch, verify, drain, retire. Before the switch any failure removes the
+// new slot and leaves traffic where it was; a failed verification switches
+// traffic back at once. From the switch on, the deploy finishes even when ctx
+// ends, so traffic never points at a removed slot. Errors are *StepError
+// values naming the step and the slot, or a *LockError when another deploy
+// of the project runs.
 func (d *Deployer) Deploy(ctx context.Context) (*Report, error) {
-	r := &Report{Project: d.Config.Project}
+	return d.rollout(ctx, "deploy", func(ctx context.Context, r *Report) (func(context.Context) error, error) {
+		if err := d.remove(ctx, StepPrepare, r.To); err != nil {
+			return nil, fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
+		}
+		return d.create(ctx, r, nil)
+	})
+}
+
+// Rollback sends traffic back to the release before the live one. When that
+// release's containers were kept (KeepRetired), they are started again;
+// otherwise the release is deployed again from its recorded image references
+// and variables. The steps and guarantees are those of Deploy.
+func (d *Deployer) Rollback(ctx context.Context) (*Report, error) {
+	return d.rollout(ctx, "rollback", func(ctx context.Context, r *Report) (func(context.Context) error, error) {
+		st, err := d.readState()
+		if err != nil {
+			return nil, err
+		}
+		prev, ok := st.previousGood()
+		if !ok {
+			return nil, fmt.Errorf("%w: no earlier release in the history to roll back to", ErrNoRollback)
+		}
+		r.Release.Images, r.Release.Env = prev.Images, prev.Env
+		kept, err := d.keptRelease(ctx, r.To, prev)
+		if err != nil {
+			return nil, err
+		}
+		if kept {
+			d.info(StepPrepare, r.To, fmt.Sprintf("release %d is kept, stopped, in %s: starting it", prev.ID, r.To))
+			name := slotProjectName(d.Config.Project, r.To)
+			return func(ctx context.Context) error {
+				return d.Compose.Start(ctx, name, api.StartOptions{})
+			}, nil
+		}
+		d.info(StepPrepare, r.To, fmt.Sprintf("release %d is not kept: deploying it again from its recorded images", prev.ID))
+		if err := d.remove(ctx, StepPrepare, r.To); err != nil {
+			return nil, fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
+		}
+		return d.create(ctx, r, &prev)
+	})
+}
+
+// plan prepares the release in r.To and returns how to start it.
+type plan func(ctx context.Context, r *Report) (start func(context.Context) error, err error)
+
+// rollout is the path shared by Deploy and Rollback, top-down.
+func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Report, error) {
+	r := &Report{Project: d.Config.Project, Release: Release{Kind: kind, Started: time.Now().UTC()}}
 	start := time.Now()
 	defer func() { r.Elapsed = time.Since(start) }()
 	if err := d.ready(); err != nil {
 		return r, err
 	}
+	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
+	if err != nil {
+		return r, err
+	}
+	defer unlock()
 
-	var project *types.Project
-	err := d.run(ctx, r, StepPrepare, None, func(ctx context.Context) error {
-		live, err := d.Switcher.Active(ctx)
+	var launch func(context.Context) error
+	err = d.run(ctx, r, StepPrepare, None, func(ctx context.Context) error {
+		live, err := d.recover(ctx)
 		if err != nil {
-			return fmt.Errorf("reading the live slot: %w", err)
+			return err
 		}
 		r.From, r.To = live, live.Other()
-		d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; deploying to %s (127.0.0.1:%d)", r.From, r.To, d.Config.Slots.Port(r.To)))
-		if err := d.remove(ctx, StepPrepare, r.To); err != nil {
-			return fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
+		r.Release.Slot = r.To
+		d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; %s to %s (127.0.0.1:%d)", r.From, kind, r.To, d.Config.Slots.Port(r.To)))
+		if launch, err = prepare(ctx, r); err != nil {
+			return err
 		}
-		project, err = d.Source.slotProject(ctx, d.Config, r.To)
-		return err
+		if err := portFree(d.Config.Slots.Port(r.To)); err != nil {
+			return err
+		}
+		return d.record(r, func(*Release) {})
 	})
 	if err != nil {
-		return r, failed(err, r.From, nil)
+		return r, d.finish(r, err, r.From, nil)
 	}
 
-	err = d.run(ctx, r, StepStart, r.To, func(ctx context.Context) error {
-		return d.Compose.Up(ctx, project, api.UpOptions{
-			Create: api.CreateOptions{
-				RemoveOrphans:        true,
-				Recreate:             api.RecreateForce,
-				RecreateDependencies: api.RecreateDiverged,
-				QuietPull:            true,
-				AssumeYes:            true,
-			},
-			Start: api.StartOptions{Project: project},
-		})
-	})
+	err = d.run(ctx, r, StepStart, r.To, launch)
 	if err == nil {
 		err = d.run(ctx, r, StepWaitHealthy, r.To, func(ctx context.Context) error {
 			return d.waitHealthy(ctx, r.To)
@@ -103,28 +157,40 @@ func (d *Deployer) Deploy(ctx context.Context) (*Report, error) {
 	}
 	if err == nil {
 		err = d.run(ctx, r, StepSwitch, r.To, func(ctx context.Context) error {
-			return d.Switcher.Switch(ctx, r.To, []string{d.addr(r.To)})
+			return d.switchTo(ctx, r, r.To)
 		})
 	}
 	if err != nil {
-		return r, failed(err, r.From, d.discard(r, r.To))
+		return r, d.finish(r, err, r.From, d.discard(r, r.To))
 	}
 	r.Switched = true
 
 	// Traffic is on the new release: finish, whatever happens to ctx.
 	ctx = context.WithoutCancel(ctx)
-	old := r.To.Other()
+	if d.Config.VerifyURL != "" {
+		err = d.run(ctx, r, StepVerify, r.To, d.verify)
+		if err != nil && r.From != None {
+			back := d.switchBack(ctx, r)
+			live := r.From
+			if r.Switched {
+				live = r.To // switching back failed
+			}
+			return r, d.finish(r, err, live, back)
+		}
+		if err != nil {
+			return r, d.finish(r, err, r.To, nil)
+		}
+	}
 	if r.From != None {
 		err = d.run(ctx, r, StepDrain, r.From, d.drain)
 	}
 	if err == nil {
+		old := r.To.Other()
 		err = d.run(ctx, r, StepRetire, old, func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
-			defer cancel()
-			return d.remove(ctx, StepRetire, old)
+			return d.retire(ctx, old)
 		})
 	}
-	return r, failed(err, r.To, nil)
+	return r, d.finish(r, err, r.To, nil)
 }
 
 // ready reports a Deployer that cannot run.
@@ -135,52 +201,67 @@ func (d *Deployer) ready() error {
 	return d.Config.Validate(nil)
 }
 
-// waitHealthy probes the new slot until it answers HealthyThreshold times in
-// a row. A container that exits fails the wait at once.
-func (d *Deployer) waitHealthy(ctx context.Context, slot Slot) error {
-	probe := health.HTTP{URL: "http://" + d.addr(slot) + d.Config.Health.Path}
-	res, err := health.Wait(ctx, health.Policy{
-		Interval:         d.Config.Health.Interval,
-		Timeout:          d.Config.Health.Timeout,
-		HealthyThreshold: d.Config.Health.HealthyThreshold,
-	}, d.containersRunning(slot), probe)
+// create loads the release into slot r.To (a recorded one when rel is not
+// nil), checks its images and returns how to bring it up.
+func (d *Deployer) create(ctx context.Context, r *Report, rel *Release) (func(context.Context) error, error) {
+	project, vars, err := d.Source.slotProject(ctx, d.Config, r.To, rel)
 	if err != nil {
-		logs := d.tailLogs(slot, 20)
-		for _, line := range logs {
-			d.log().Warn("log of the failed release", "slot", slot, "line", line)
-		}
-		return fmt.Errorf("%w: %v%s", ErrUnhealthy, err, lastLines(logs, 3))
+		return nil, err
 	}
-	d.info(StepWaitHealthy, slot, fmt.Sprintf("%s healthy after %d probes", probe, res.Probes))
-	return nil
+	r.Release.Images = images(project)
+	if rel == nil {
+		r.Release.Env = vars
+	}
+	if err := d.checkImages(ctx, project); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		return d.Compose.Up(ctx, project, api.UpOptions{
+			Create: api.CreateOptions{
+				RemoveOrphans:        true,
+				Recreate:             api.RecreateForce,
+				RecreateDependencies: api.RecreateDiverged,
+				QuietPull:            true,
+				AssumeYes:            true,
+			},
+			Start: api.StartOptions{Project: project},
+		})
+	}, nil
 }
 
-// containersRunning fails while the routed service's container is not
-// running, and fails for good when it has exited or its own healthcheck says
-// unhealthy.
-func (d *Deployer) containersRunning(slot Slot) health.Checker {
-	return health.CheckerFunc(func(ctx context.Context) error {
-		cs, err := d.Compose.Ps(ctx, slotProjectName(d.Config.Project, slot), api.PsOptions{
-			All: true, Services: []string{d.Config.Service},
-		})
-		if err != nil {
-			return fmt.Errorf("listing containers: %w", err)
+// switchTo routes traffic to slot. The switch runs to its end even when ctx
+// ends; the history marks it in progress meanwhile, so that a crash in the
+// middle is repaired by the next deploy.
+func (d *Deployer) switchTo(ctx context.Context, r *Report, slot Slot) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), switchTimeout)
+	defer cancel()
+	if err := d.record(r, func(rel *Release) { rel.Switching = true }); err != nil {
+		return err
+	}
+	err := d.Switcher.Switch(ctx, slot, []string{d.addr(slot)})
+	if rerr := d.record(r, func(rel *Release) { rel.Switching = false }); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// switchBack returns traffic to r.From after a failed verification, lets
+// the requests sent to the new release finish, and removes it.
+func (d *Deployer) switchBack(ctx context.Context, r *Report) error {
+	err := d.run(ctx, r, StepSwitchBack, r.From, func(ctx context.Context) error {
+		if err := d.Compose.Start(ctx, slotProjectName(d.Config.Project, r.From), api.StartOptions{}); err != nil {
+			return fmt.Errorf("the previous slot is not running: %w", err)
 		}
-		if len(cs) == 0 {
-			return health.Permanent(fmt.Errorf("service %s has no container", d.Config.Service))
-		}
-		for _, c := range cs {
-			switch {
-			case c.State == "exited" || c.State == "dead":
-				return health.Permanent(fmt.Errorf("container %s %s with code %d", c.Name, c.State, c.ExitCode))
-			case c.Health == "unhealthy":
-				return health.Permanent(fmt.Errorf("container %s is unhealthy", c.Name))
-			case c.State != "running":
-				return fmt.Errorf("container %s is %s", c.Name, c.State)
-			}
-		}
-		return nil
+		return d.switchTo(ctx, r, r.From)
 	})
+	if err != nil {
+		return err
+	}
+	r.Switched = false
+	if err := d.drain(ctx); err != nil {
+		d.log().Warn("drain after switching back", "err", err)
+	}
+	return d.discard(r, r.To)
 }
 
 // drain waits, at most DrainTimeout, until requests routed before the switch
@@ -203,7 +284,27 @@ func (d *Deployer) drain(ctx context.Context) error {
 	return err
 }
 
-// discard removes a new slot that will not take traffic, even when ctx has
+// retire stops the old slot, keeping its containers for a fast rollback, or
+// removes it.
+func (d *Deployer) retire(ctx context.Context, slot Slot) error {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	if !d.Config.KeepRetired {
+		return d.remove(ctx, StepRetire, slot)
+	}
+	name := slotProjectName(d.Config.Project, slot)
+	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
+	if err != nil || len(cs) == 0 {
+		return err
+	}
+	d.info(StepRetire, slot, fmt.Sprintf("stopping %d container(s) of %s (kept for rollback)", len(cs), name))
+	if err := d.Compose.Stop(ctx, name, api.StopOptions{}); err != nil {
+		return fmt.Errorf("compose stop %s: %w", name, err)
+	}
+	return nil
+}
+
+// discard removes a release that will not take traffic, even when ctx has
 // ended.
 func (d *Deployer) discard(r *Report, slot Slot) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
@@ -213,7 +314,8 @@ func (d *Deployer) discard(r *Report, slot Slot) error {
 	})
 }
 
-// remove stops and removes every container and network of a slot.
+// remove stops and removes every container and network of a slot. Named
+// volumes stay.
 func (d *Deployer) remove(ctx context.Context, step Step, slot Slot) error {
 	name := slotProjectName(d.Config.Project, slot)
 	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
@@ -230,8 +332,69 @@ func (d *Deployer) remove(ctx context.Context, step Step, slot Slot) error {
 	return nil
 }
 
+// keptRelease reports whether slot holds containers of rel, kept stopped
+// by a retire.
+func (d *Deployer) keptRelease(ctx context.Context, slot Slot, rel Release) (bool, error) {
+	cs, err := d.Compose.Ps(ctx, slotProjectName(d.Config.Project, slot), api.PsOptions{All: true})
+	if err != nil {
+		return false, fmt.Errorf("listing containers of %s: %w", slot, err)
+	}
+	if len(cs) == 0 {
+		return false, nil
+	}
+	for _, c := range cs {
+		if img, ok := rel.Images[c.Service]; !ok || img != c.Image {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// checkImages fails with ErrConfig when an image is neither present nor
+// pullable, before anything is created. It needs an engine that can tell
+// (NewCompose's can); others leave the check to compose's Up.
+func (d *Deployer) checkImages(ctx context.Context, p *types.Project) error {
+	ic, ok := d.Compose.(imageChecker)
+	if !ok {
+		return nil
+	}
+	for name, svc := range p.Services {
+		if svc.Build != nil || svc.Image == "" {
+			continue
+		}
+		present, err := ic.ImagePresent(ctx, svc.Image)
+		if err != nil {
+			return fmt.Errorf("inspecting image %s: %w", svc.Image, err)
+		}
+		if present {
+			continue
+		}
+		d.info(StepPrepare, None, fmt.Sprintf("pulling %s for service %s", svc.Image, name))
+		one := *p
+		one.Services = types.Services{name: svc}
+		if err := d.Compose.Pull(ctx, &one, api.PullOptions{Quiet: true}); err != nil {
+			return fmt.Errorf("%w: image %s of service %s is not present and could not be pulled: %v", ErrConfig, svc.Image, name, err)
+		}
+	}
+	return nil
+}
+
+// portFree fails with ErrConfig when something else listens on the slot's
+// port on 127.0.0.1 (bluegreen's own leftovers are gone by then).
+func portFree(port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("%w: slot port %d is taken by another process: %v", ErrConfig, port, err)
+	}
+	return l.Close()
+}
+
 func (d *Deployer) addr(slot Slot) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(d.Config.Slots.Port(slot)))
+}
+
+func (d *Deployer) lockPath() string {
+	return filepath.Join(d.Config.StateDir, d.Config.Project+".lock")
 }
 
 // run runs one step: it emits begin and done/fail events, logs them, records
@@ -248,6 +411,40 @@ func (d *Deployer) run(ctx context.Context, r *Report, step Step, slot Slot, fn 
 	}
 	d.emit(Event{Step: step, Phase: PhaseDone, Slot: slot, Elapsed: elapsed})
 	return nil
+}
+
+// finish records the outcome of the rollout in the history and in the
+// error: which slot is live and whether the cleanup after it failed.
+func (d *Deployer) finish(r *Report, err error, live Slot, cleanup error) error {
+	var se *StepError
+	if errors.As(err, &se) {
+		se.Live = live
+		se.Cleanup = cleanup
+	}
+	outcome := OutcomeSucceeded
+	switch {
+	case err == nil:
+	case r.Switched:
+		outcome = OutcomeIncomplete
+	case live == r.From && r.From != None && se != nil && se.Step == StepVerify:
+		outcome = OutcomeSwitchBack
+	default:
+		outcome = OutcomeFailed
+	}
+	if se != nil && se.Step == StepPrepare && r.Release.Slot == None {
+		return err // nothing was begun: no history entry
+	}
+	rerr := d.record(r, func(rel *Release) {
+		rel.Finished = time.Now().UTC()
+		rel.Outcome = outcome
+		if se != nil {
+			rel.Step, rel.Reason = se.Step, se.Err.Error()
+		}
+	})
+	if rerr != nil {
+		d.log().Error("recording the outcome in the history", "err", rerr)
+	}
+	return err
 }
 
 func (d *Deployer) info(step Step, slot Slot, msg string) {
@@ -281,15 +478,4 @@ func (d *Deployer) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return d.Logger
-}
-
-// failed records in a *StepError which slot is live and whether the cleanup
-// after it failed, and passes it on.
-func failed(err error, live Slot, cleanup error) error {
-	var se *StepError
-	if errors.As(err, &se) {
-		se.Live = live
-		se.Cleanup = cleanup
-	}
-	return err
 }

@@ -13,6 +13,11 @@ var (
 	// ErrUnhealthy reports a new release that did not become ready. It was
 	// removed and traffic was not touched.
 	ErrUnhealthy = errors.New("release did not become healthy")
+	// ErrVerify reports a release that took traffic but failed the check
+	// through the proxy (verify_url); traffic went back to the old slot.
+	ErrVerify = errors.New("verification through the proxy failed")
+	// ErrNoRollback reports that the history holds no release to go back to.
+	ErrNoRollback = errors.New("nothing to roll back to")
 )
 
 // StepError tells which step of a deploy failed, on which slot, and why.

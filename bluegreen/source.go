@@ -3,9 +3,13 @@ package bluegreen
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v2/pkg/api"
 )
@@ -34,7 +38,7 @@ type Source struct {
 // validated against the project, so that command-line flags can override the
 // file. Errors wrap ErrConfig.
 func LoadConfig(ctx context.Context, src Source, edits ...func(*Config)) (Config, error) {
-	p, err := src.load(ctx, src.ProjectName)
+	p, _, err := src.load(ctx, src.ProjectName)
 	if err != nil {
 		return Config{}, err
 	}
@@ -42,7 +46,12 @@ func LoadConfig(ctx context.Context, src Source, edits ...func(*Config)) (Config
 }
 
 // load reads the project under the given name ("" lets compose choose it).
-func (src Source) load(ctx context.Context, name string) (*types.Project, error) {
+// A variable the file uses bare (${X} or $X, without a default) that is not
+// set is an error, not an empty string: an empty image tag or password is
+// never what was meant. It also returns the values of the variables the
+// file refers to, to record with the release.
+func (src Source) load(ctx context.Context, name string) (*types.Project, map[string]string, error) {
+	vars := &variables{used: map[string]string{}}
 	opts, err := cli.NewProjectOptions(src.Files,
 		cli.WithWorkingDirectory(src.WorkingDir),
 		cli.WithEnv(src.Env),
@@ -52,15 +61,59 @@ func (src Source) load(ctx context.Context, name string) (*types.Project, error)
 		cli.WithConfigFileEnv,
 		cli.WithDefaultConfigPath,
 		cli.WithName(name),
+		cli.WithLoadOptions(vars.install),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("%w: compose options: %v", ErrConfig, err)
+		return nil, nil, fmt.Errorf("%w: compose options: %v", ErrConfig, err)
 	}
 	p, err := opts.LoadProject(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: loading %s: %v", ErrConfig, describeFiles(src.Files), err)
+		return nil, nil, fmt.Errorf("%w: loading %s: %v", ErrConfig, describeFiles(src.Files), err)
 	}
-	return p, nil
+	if len(vars.missing) > 0 {
+		return nil, nil, fmt.Errorf("%w: %s: variable %s not set (give a default with ${NAME:-default} if empty is meant)",
+			ErrConfig, describeFiles(src.Files), strings.Join(vars.missing, ", "))
+	}
+	return p, vars.used, nil
+}
+
+// variables watches interpolation: which variables the file refers to, and
+// which bare ones are missing.
+type variables struct {
+	used    map[string]string
+	missing []string
+}
+
+// bareVariable matches $NAME and ${NAME}: references without a default,
+// an alternative or a required-message.
+var bareVariable = regexp.MustCompile(`\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))`)
+
+// anyVariable matches the name at the start of any reference.
+var anyVariable = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
+
+func (v *variables) install(o *loader.Options) {
+	if o.Interpolate == nil {
+		return
+	}
+	substitute := o.Interpolate.Substitute
+	if substitute == nil {
+		substitute = template.Substitute
+	}
+	o.Interpolate.Substitute = func(value string, mapping template.Mapping) (string, error) {
+		unescaped := strings.ReplaceAll(value, "$$", "")
+		for _, m := range anyVariable.FindAllStringSubmatch(unescaped, -1) {
+			if val, ok := mapping(m[1]); ok {
+				v.used[m[1]] = val
+			}
+		}
+		for _, m := range bareVariable.FindAllStringSubmatch(unescaped, -1) {
+			name := m[1] + m[2]
+			if _, ok := mapping(name); !ok && !slices.Contains(v.missing, name) {
+				v.missing = append(v.missing, name)
+			}
+		}
+		return substitute(value, mapping)
+	}
 }
 
 func describeFiles(files []string) string {
@@ -74,10 +127,18 @@ func describeFiles(files []string) string {
 // labelled as the compose CLI would (pkg/compose does not do it), no fixed
 // container names (they would collide between slots), and the routed
 // service's port published on 127.0.0.1:<slot port>.
-func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot) (*types.Project, error) {
-	p, err := src.load(ctx, slotProjectName(cfg.Project, slot))
+//
+// A release recorded earlier (rel not nil) is loaded with its variables and
+// its image references, so that it runs again as it ran then.
+func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *Release) (*types.Project, map[string]string, error) {
+	if rel != nil {
+		for k, v := range rel.Env {
+			src.Env = append(src.Env, k+"="+v)
+		}
+	}
+	p, vars, err := src.load(ctx, slotProjectName(cfg.Project, slot))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for name, svc := range p.Services {
 		svc.CustomLabels = map[string]string{
@@ -92,9 +153,21 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot) (*type
 		if name == cfg.Service {
 			svc.Ports = publishSlotPort(svc.Ports, cfg.Port, cfg.Slots.Port(slot))
 		}
+		if image, ok := rel.image(name); ok {
+			svc.Image = image
+		}
 		p.Services[name] = svc
 	}
-	return p, nil
+	return p, vars, nil
+}
+
+// images returns each service's image reference.
+func images(p *types.Project) map[string]string {
+	out := map[string]string{}
+	for name, svc := range p.Services {
+		out[name] = svc.Image
+	}
+	return out
 }
 
 // publishSlotPort returns ports with the container port target published on

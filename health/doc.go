@@ -11,6 +11,11 @@
 //		HealthyThreshold: 2,
 //	}, check)
 //
+// HTTP passes on any 2xx or 3xx, or only on Status when that is set; set Host
+// for apps that reject requests not addressed to their own name. TCP passes
+// when a port accepts connections, for apps that do not speak HTTP.
+//
 // A Checker that knows waiting longer cannot help (the container exited)
-// returns an error wrapped by Permanent, and Wait gives up at once.
+// returns an error wrapped by Permanent, and Wait gives up at once. Checkers
+// must honour their context: Wait ends it at the overall deadline.
 package health

@@ -5,16 +5,23 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 )
 
-// DefaultProbeTimeout bounds one HTTP probe when HTTP.ProbeTimeout is zero.
+// DefaultProbeTimeout bounds one probe when a ProbeTimeout field is zero.
 const DefaultProbeTimeout = 2 * time.Second
 
-// HTTP passes when a GET of URL answers with a 2xx or 3xx status. Redirects
-// are not followed: a 3xx already shows the app is serving.
+// HTTP passes when a GET of URL answers with the expected status: Status when
+// set, else any 2xx or 3xx. Redirects are not followed: a 3xx already shows
+// the app is serving.
 type HTTP struct {
 	URL string
+	// Host, when set, is sent as the Host header. Apps that route or
+	// validate by Host reject a probe addressed to 127.0.0.1:port.
+	Host string
+	// Status, when non-zero, is the only status that passes.
+	Status int
 	// ProbeTimeout bounds one request; zero means DefaultProbeTimeout.
 	ProbeTimeout time.Duration
 	// Client sends the probes; nil means a client that keeps no idle
@@ -31,16 +38,13 @@ var probeClient = &http.Client{
 
 // Check sends one GET to h.URL.
 func (h HTTP) Check(ctx context.Context) error {
-	timeout := h.ProbeTimeout
-	if timeout <= 0 {
-		timeout = DefaultProbeTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout(h.ProbeTimeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
 		return Permanent(fmt.Errorf("health URL %q: %w", h.URL, err))
 	}
+	req.Host = h.Host
 	client := h.Client
 	if client == nil {
 		client = probeClient
@@ -51,11 +55,32 @@ func (h HTTP) Check(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return fmt.Errorf("GET %s: status %d", h.URL, resp.StatusCode)
+	if !h.statusOK(resp.StatusCode) {
+		return fmt.Errorf("GET %s: status %d, want %s", h.URL, resp.StatusCode, h.wantStatus())
 	}
 	return nil
 }
 
+func (h HTTP) statusOK(code int) bool {
+	if h.Status != 0 {
+		return code == h.Status
+	}
+	return code >= 200 && code < 400
+}
+
+func (h HTTP) wantStatus() string {
+	if h.Status != 0 {
+		return strconv.Itoa(h.Status)
+	}
+	return "2xx/3xx"
+}
+
 // String describes the check for logs and errors.
 func (h HTTP) String() string { return "GET " + h.URL }
+
+func probeTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultProbeTimeout
+	}
+	return d
+}

@@ -47,23 +47,34 @@ type Result struct {
 
 // Wait probes checks every p.Interval until all of them pass
 // p.HealthyThreshold rounds in a row. It returns an error wrapping ErrTimeout
-// (and the last probe's error) when p.Timeout passes first, the probe's error
-// at once when a check fails with Permanent, and ctx's error when ctx ends.
+// (and describing the last failure) when p.Timeout passes first, the probe's
+// error at once when a check fails with Permanent, and ctx's error when ctx
+// ends.
+//
+// Each round's context ends at the overall deadline, so a check that honours
+// its context cannot hold Wait much past p.Timeout.
 func Wait(ctx context.Context, p Policy, checks ...Checker) (Result, error) {
 	p = p.withDefaults()
 	start := time.Now()
 	deadline := start.Add(p.Timeout)
 	var res Result
-	passes := 0
+	passes, best := 0, 0
 	ticker := time.NewTicker(p.Interval)
 	defer ticker.Stop()
+	timer := time.NewTimer(p.Timeout)
+	defer timer.Stop()
+	timedOut := func() (Result, error) {
+		res.Elapsed = time.Since(start)
+		return res, timeoutError(p, res, best)
+	}
 	for {
+		err := probeRound(ctx, deadline, checks)
 		res.Probes++
-		err := probeAll(ctx, checks)
 		res.Elapsed = time.Since(start)
 		switch {
 		case err == nil:
 			passes++
+			best = max(best, passes)
 			if passes >= p.HealthyThreshold {
 				return res, nil
 			}
@@ -72,24 +83,49 @@ func Wait(ctx context.Context, p Policy, checks ...Checker) (Result, error) {
 			return res, err
 		default:
 			passes = 0
-			res.Last = err
+			// A round cut off by the deadline only says "out of time"; an
+			// earlier failure tells the user more about why.
+			if res.Last == nil || !cutOff(ctx, deadline, err) {
+				res.Last = err
+			}
 		}
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("%w (%s, %d probes; last: %v)", ErrTimeout, p.Timeout, res.Probes, res.Last)
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("waiting for health: %w", context.Cause(ctx))
+		}
+		if !time.Now().Before(deadline) {
+			return timedOut()
 		}
 		select {
 		case <-ctx.Done():
 			return res, fmt.Errorf("waiting for health: %w", context.Cause(ctx))
+		case <-timer.C:
+			return timedOut()
 		case <-ticker.C:
 		}
 	}
 }
 
-func probeAll(ctx context.Context, checks []Checker) error {
+// probeRound runs checks in order under a context that ends at deadline.
+func probeRound(ctx context.Context, deadline time.Time, checks []Checker) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	for _, c := range checks {
 		if err := c.Check(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// cutOff reports whether Wait's own deadline, not ctx, ended the round.
+func cutOff(ctx context.Context, deadline time.Time, err error) bool {
+	return ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, context.DeadlineExceeded)
+}
+
+func timeoutError(p Policy, res Result, best int) error {
+	msg := fmt.Sprintf("%s, %d probes, best run %d of %d passes", p.Timeout, res.Probes, best, p.HealthyThreshold)
+	if res.Last != nil {
+		msg += fmt.Sprintf("; last: %v", res.Last)
+	}
+	return fmt.Errorf("%w (%s)", ErrTimeout, msg)
 }

@@ -3,8 +3,7 @@ package health
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,33 +74,103 @@ func TestWaitHonoursContext(t *testing.T) {
 	}
 }
 
-func TestHTTPStatuses(t *testing.T) {
-	for _, tc := range []struct {
-		status int
-		pass   bool
-	}{
-		{200, true}, {204, true}, {302, true}, {404, false}, {500, false}, {503, false},
-	} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if tc.status == 302 {
-				http.Redirect(w, r, "/elsewhere-that-404s", tc.status)
-				return
-			}
-			w.WriteHeader(tc.status)
-		}))
-		err := HTTP{URL: srv.URL + "/healthz"}.Check(context.Background())
-		if (err == nil) != tc.pass {
-			t.Errorf("status %d: err = %v, want pass=%v", tc.status, err, tc.pass)
+func TestWaitTimeoutSaysWhatItSaw(t *testing.T) {
+	srv := statusServer(t)
+	failing := HTTP{URL: srv.URL + "/healthz?status=500"}
+	var n atomic.Int32
+	flaky := CheckerFunc(func(context.Context) error {
+		if n.Add(1)%2 == 0 {
+			return nil
 		}
-		srv.Close()
+		return errors.New("flaky")
+	})
+	for _, tc := range []struct {
+		name  string
+		check Checker
+		want  []string
+	}{
+		{name: "always 500", check: failing, want: []string{
+			"best run 0 of 2 passes",
+			"; last: GET " + failing.URL + ": status 500, want 2xx/3xx)",
+		}},
+		{name: "every other probe passes", check: flaky, want: []string{
+			"best run 1 of 2 passes", "; last: flaky)",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Policy{Interval: time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 2}
+			_, err := Wait(context.Background(), p, tc.check)
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("err = %v, want ErrTimeout", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %q, want it to contain %q", err, w)
+				}
+			}
+		})
 	}
 }
 
-func TestHTTPRefused(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	url := srv.URL
-	srv.Close()
-	if err := (HTTP{URL: url}).Check(context.Background()); err == nil {
-		t.Fatal("Check passed against a closed port")
+// A check that hangs until its context ends must not hold Wait much past
+// the timeout, and must not hide an earlier, more telling failure.
+func TestWaitBoundsHangingCheck(t *testing.T) {
+	hang := func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	for _, tc := range []struct {
+		name     string
+		check    func(*atomic.Int32) Checker
+		wantLast string
+	}{
+		{
+			name: "hangs from the start",
+			check: func(*atomic.Int32) Checker {
+				return CheckerFunc(hang)
+			},
+			wantLast: "last: context deadline exceeded",
+		},
+		{
+			name: "fails, then hangs",
+			check: func(n *atomic.Int32) Checker {
+				return CheckerFunc(func(ctx context.Context) error {
+					if n.Add(1) == 1 {
+						return errors.New("status 500")
+					}
+					return hang(ctx)
+				})
+			},
+			wantLast: "last: status 500",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Policy{Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond}
+			start := time.Now()
+			_, err := Wait(context.Background(), p, tc.check(new(atomic.Int32)))
+			took := time.Since(start)
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("err = %v, want ErrTimeout", err)
+			}
+			if took > p.Timeout+p.Interval {
+				t.Errorf("Wait took %s, want at most Timeout+Interval = %s", took, p.Timeout+p.Interval)
+			}
+			if !strings.Contains(err.Error(), tc.wantLast) {
+				t.Errorf("err = %q, want it to contain %q", err, tc.wantLast)
+			}
+		})
+	}
+}
+
+func TestWaitContextEndsHangingCheck(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	hang := CheckerFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	_, err := Wait(ctx, Policy{Interval: time.Millisecond, Timeout: time.Minute}, hang)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ctx's deadline, not ErrTimeout", err)
 	}
 }

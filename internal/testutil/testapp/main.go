@@ -5,7 +5,8 @@
 //	PORT            port to listen on (default 8000)
 //	VERSION         served as the body of /, /healthz and /version and in X-Version
 //	BOOT_DELAY      Go duration to sleep before listening (running but not ready)
-//	FAIL            "" normal, "500" every request answers 500, "crash" exit 1 after BOOT_DELAY
+//	FAIL            "" normal, "500" every request answers 500, "crash" exit 1 after BOOT_DELAY,
+//	                "verify" only /verify answers 500 (healthy, but fails a check through the proxy)
 //	SLOW            Go duration added to each request to /slow
 //	IGNORE_SIGTERM  "1": ignore SIGTERM, so only SIGKILL stops it
 //
@@ -116,6 +117,14 @@ func handler(version, fail string, slow time.Duration) http.Handler {
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { answer(w) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { answer(w) })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { answer(w) })
+	mux.HandleFunc("/verify", func(w http.ResponseWriter, r *http.Request) {
+		if fail == "verify" {
+			w.Header().Set("X-Version", version)
+			http.Error(w, version+": FAIL=verify", http.StatusInternalServerError)
+			return
+		}
+		answer(w)
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(slow):

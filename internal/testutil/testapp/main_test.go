@@ -21,6 +21,9 @@ func TestHandler(t *testing.T) {
 		{path: "/nope", wantCode: 404, wantBody: "404 page not found\n"},
 		{fail: "500", path: "/healthz", wantCode: 500, wantBody: "v1: FAIL=500\n"},
 		{fail: "500", path: "/nope", wantCode: 500, wantBody: "v1: FAIL=500\n"},
+		{path: "/verify", wantCode: 200, wantBody: "v1\n"},
+		{fail: "verify", path: "/verify", wantCode: 500, wantBody: "v1: FAIL=verify\n"},
+		{fail: "verify", path: "/healthz", wantCode: 200, wantBody: "v1\n"},
 	} {
 		rec := httptest.NewRecorder()
 		start := time.Now()

@@ -1,0 +1,212 @@
+package bluegreen
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// historyLimit caps the releases kept in the state file.
+const historyLimit = 50
+
+// Outcome is how a deploy or a rollback ended.
+type Outcome string
+
+// Outcomes recorded in the history.
+const (
+	OutcomeRunning    Outcome = "running"       // begun; a crash leaves it so
+	OutcomeSucceeded  Outcome = "succeeded"     // the release took traffic and the old slot was retired
+	OutcomeFailed     Outcome = "failed"        // the release never took traffic; it was removed
+	OutcomeSwitchBack Outcome = "switched-back" // it took traffic, failed verification, traffic went back
+	OutcomeIncomplete Outcome = "incomplete"    // it took traffic but drain or retire failed
+)
+
+// Release is one entry of a project's history.
+type Release struct {
+	ID       int               `json:"id"`
+	Kind     string            `json:"kind"` // "deploy" or "rollback"
+	Slot     Slot              `json:"slot"`
+	Images   map[string]string `json:"images"` // service -> image reference
+	Env      map[string]string `json:"env,omitempty"`
+	Started  time.Time         `json:"started"`
+	Finished time.Time         `json:"finished,omitzero"`
+	Outcome  Outcome           `json:"outcome"`
+	Step     Step              `json:"step,omitempty"` // the step that failed
+	Reason   string            `json:"reason,omitempty"`
+	// Switching is true from just before the switch until its result is
+	// known: a crash in between leaves it set, and the next deploy first
+	// makes nginx and the upstream file agree again.
+	Switching bool `json:"switching,omitempty"`
+}
+
+// image returns the recorded image of service; a nil Release has none.
+func (r *Release) image(service string) (string, bool) {
+	if r == nil {
+		return "", false
+	}
+	img, ok := r.Images[service]
+	return img, ok && img != ""
+}
+
+// State is what the state file holds.
+type State struct {
+	Project  string    `json:"project"`
+	Releases []Release `json:"releases"` // oldest first
+}
+
+// last returns the newest release, or nil.
+func (s *State) last() *Release {
+	if len(s.Releases) == 0 {
+		return nil
+	}
+	return &s.Releases[len(s.Releases)-1]
+}
+
+// begin appends a running release and returns it.
+func (s *State) begin(r Release) *Release {
+	r.ID = 1
+	if last := s.last(); last != nil {
+		r.ID = last.ID + 1
+	}
+	r.Outcome = OutcomeRunning
+	s.Releases = append(s.Releases, r)
+	if n := len(s.Releases); n > historyLimit {
+		s.Releases = append([]Release(nil), s.Releases[n-historyLimit:]...)
+	}
+	return s.last()
+}
+
+// previousGood returns the newest succeeded release before the newest
+// succeeded one: what a rollback goes back to.
+func (s *State) previousGood() (Release, bool) {
+	seen := false
+	for i := len(s.Releases) - 1; i >= 0; i-- {
+		if s.Releases[i].Outcome != OutcomeSucceeded {
+			continue
+		}
+		if seen {
+			return s.Releases[i], true
+		}
+		seen = true
+	}
+	return Release{}, false
+}
+
+// current returns the newest succeeded release: what should be live.
+func (s *State) current() (Release, bool) {
+	for i := len(s.Releases) - 1; i >= 0; i-- {
+		if s.Releases[i].Outcome == OutcomeSucceeded {
+			return s.Releases[i], true
+		}
+	}
+	return Release{}, false
+}
+
+// readState reads the state file; a missing file is an empty state.
+func readState(path, project string) (State, error) {
+	st := State{Project: project}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("reading state: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("reading state %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// writeState replaces the state file atomically: a temporary file in the
+// same directory, fsync, rename, fsync of the directory. It is readable by
+// its owner only, since it records the variables that interpolate the file.
+func writeState(path string, st State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'), 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (d *Deployer) statePath() string {
+	return filepath.Join(d.Config.StateDir, d.Config.Project+".json")
+}
+
+func (d *Deployer) readState() (State, error) {
+	return readState(d.statePath(), d.Config.Project)
+}
+
+// History returns the recorded releases of the project, oldest first.
+func (d *Deployer) History() ([]Release, error) {
+	st, err := d.readState()
+	return st.Releases, err
+}
+
+// record applies change to r's release in the state file, adding the
+// release on its first record, and keeps r.Release in step.
+func (d *Deployer) record(r *Report, change func(*Release)) error {
+	st, err := d.readState()
+	if err != nil {
+		return err
+	}
+	rel := st.find(r.Release.ID)
+	if rel == nil {
+		rel = st.begin(r.Release)
+	}
+	change(rel)
+	r.Release = *rel
+	if err := writeState(d.statePath(), st); err != nil {
+		return fmt.Errorf("writing the history: %w", err)
+	}
+	return nil
+}
+
+// find returns the release with id, or nil.
+func (s *State) find(id int) *Release {
+	for i := range s.Releases {
+		if id != 0 && s.Releases[i].ID == id {
+			return &s.Releases[i]
+		}
+	}
+	return nil
+}
