@@ -80,9 +80,9 @@ func TestLoadConfigDefaultsAndInference(t *testing.T) {
 	}
 	want := Config{
 		Project: "shop", Service: "web", Port: 8000,
-		Slots:        SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
-		Health:       HealthConfig{Path: "/"},
-		DrainTimeout: DefaultDrainTimeout,
+		Slots:         SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
+		Health:        HealthConfig{Path: "/"},
+		DrainTimeout:  DefaultDrainTimeout,
 		Nginx:         NginxConfig{Upstream: "backend", UpstreamFile: "/etc/nginx/conf.d/web-upstream.conf", Binary: "nginx"},
 		VerifyTimeout: DefaultVerifyTimeout,
 		KeepRetired:   true,

@@ -79,28 +79,20 @@ func (s *State) begin(r Release) *Release {
 	return s.last()
 }
 
-// previousGood returns the newest succeeded release before the newest
-// succeeded one: what a rollback goes back to.
+// previousGood returns the release before the live one: the newest release
+// that took traffic and kept it (succeeded, or incomplete: live although its
+// old slot was not retired), before the newest such release. A rollback goes
+// back to it; a second rollback therefore goes forward again.
 func (s *State) previousGood() (Release, bool) {
 	seen := false
 	for i := len(s.Releases) - 1; i >= 0; i-- {
-		if s.Releases[i].Outcome != OutcomeSucceeded {
+		if o := s.Releases[i].Outcome; o != OutcomeSucceeded && o != OutcomeIncomplete {
 			continue
 		}
 		if seen {
 			return s.Releases[i], true
 		}
 		seen = true
-	}
-	return Release{}, false
-}
-
-// current returns the newest succeeded release: what should be live.
-func (s *State) current() (Release, bool) {
-	for i := len(s.Releases) - 1; i >= 0; i-- {
-		if s.Releases[i].Outcome == OutcomeSucceeded {
-			return s.Releases[i], true
-		}
 	}
 	return Release{}, false
 }
@@ -194,10 +186,10 @@ func (d *Deployer) record(r *Report, change func(*Release)) error {
 		rel = st.begin(r.Release)
 	}
 	change(rel)
-	r.Release = *rel
 	if err := writeState(d.statePath(), st); err != nil {
 		return fmt.Errorf("writing the history: %w", err)
 	}
+	r.Release = *rel
 	return nil
 }
 

@@ -14,7 +14,12 @@ type Status struct {
 	Project string       `json:"project"`
 	Active  Slot         `json:"active"`
 	Slots   []SlotStatus `json:"slots"`
+	// History holds the last few releases, oldest first.
+	History []Release `json:"history"`
 }
+
+// statusHistory is how many releases Status shows.
+const statusHistory = 5
 
 // SlotStatus describes one slot.
 type SlotStatus struct {
@@ -59,6 +64,14 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 			})
 		}
 		st.Slots = append(st.Slots, ss)
+	}
+	state, err := d.readState()
+	if err != nil {
+		return nil, err
+	}
+	for _, rel := range state.Releases[max(0, len(state.Releases)-statusHistory):] {
+		rel.Env = nil // the values may be secrets; the state file keeps them
+		st.History = append(st.History, rel)
 	}
 	return st, nil
 }

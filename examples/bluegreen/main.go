@@ -28,6 +28,7 @@ const (
 	exitOK       = 0
 	exitFailed   = 1 // the deploy (or another command) failed; traffic is on a good release
 	exitBadInput = 2 // bad flags, compose file or x-bluegreen: nothing was changed
+	exitLocked   = 3 // another deploy of the project holds the lock: nothing was changed
 )
 
 func main() {
@@ -36,20 +37,36 @@ func main() {
 	logrus.SetOutput(io.Discard)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	go func() {
+		<-ctx.Done()
+		// The deploy now cleans up (before the switch) or finishes (after
+		// it). A second signal ends the process at once, which is as safe
+		// as kill -9: the next deploy repairs what is left.
+		stop()
+		fmt.Fprintln(os.Stderr, "bluegreen: interrupted; cleaning up (press Ctrl-C again to quit at once)")
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // run executes the command line args and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCommand(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "bluegreen: "+oneLine(describe(err)))
-	if errors.Is(err, bluegreen.ErrConfig) || errors.As(err, new(*usageError)) {
+	prefix := "bluegreen: "
+	if cmd != nil && cmd != root {
+		prefix = "bluegreen " + cmd.Name() + ": "
+	}
+	fmt.Fprintln(stderr, prefix+oneLine(describe(err)))
+	switch {
+	case errors.Is(err, bluegreen.ErrLocked):
+		return exitLocked
+	case errors.Is(err, bluegreen.ErrConfig) || errors.As(err, new(*usageError)):
 		return exitBadInput
 	}
 	return exitFailed
@@ -61,7 +78,7 @@ func describe(err error) string {
 	if !errors.As(err, &se) {
 		return err.Error()
 	}
-	msg := fmt.Sprintf("deploy failed at step %s", se.Step)
+	msg := fmt.Sprintf("failed at step %s", se.Step)
 	if se.Slot != bluegreen.None {
 		msg += fmt.Sprintf(" (%s)", se.Slot)
 	}
@@ -101,7 +118,9 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	opts.install(root)
 	root.AddCommand(
 		newDeployCommand(&opts, stdout, stderr),
+		newRollbackCommand(&opts, stdout, stderr),
 		newStatusCommand(&opts, stdout),
+		newHistoryCommand(&opts, stdout),
 		newDemoCommand(stdout, stderr),
 	)
 	return root

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/docker/compose/v2/pkg/api"
@@ -136,6 +137,44 @@ func TestDeployAndStatus(t *testing.T) {
 	if strings.Contains(stdout, project+"-green") {
 		t.Errorf("the failed release's containers were not removed:\n%s", stdout)
 	}
+
+	if code, _, _ := cli(t, "deploy", "-f", file, "-p", project, "-e", "IMAGE_TAG=v2"); code != exitOK {
+		t.Fatalf("deploy v2 exit %d", code)
+	}
+	code, stdout, _ = cli(t, "history", "-f", file, "-p", project)
+	if code != exitOK {
+		t.Fatalf("history exit %d", code)
+	}
+	for _, want := range []string{"web=bluegreen-testapp:v1", "failed", "at wait-healthy", "web=bluegreen-testapp:v2", "succeeded"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("history does not show %q:\n%s", want, stdout)
+		}
+	}
+
+	code, stdout, _ = cli(t, "rollback", "-f", file, "-p", project)
+	if code != exitOK || !strings.Contains(stdout, "rollback: release 4 (web=bluegreen-testapp:v1) is live in blue") {
+		t.Errorf("rollback: exit %d, output %q", code, stdout)
+	}
+	if got := body(t, ngx.URL+"/version"); got != "v1" {
+		t.Errorf("nginx serves %q after rollback, want v1", got)
+	}
+
+	// Another deploy holds the lock: exit 3 at once, naming the holder.
+	lock := filepath.Join(filepath.Dir(file), ".bluegreen", project+".lock")
+	f, err := os.OpenFile(lock, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, `{"pid": 4242, "host": "deploybox", "since": "2026-11-26T03:00:00Z"}`)
+	code, _, stderr = cli(t, "deploy", "-f", file, "-p", project, "-e", "IMAGE_TAG=v2")
+	if code != exitLocked {
+		t.Errorf("deploy with the lock held: exit %d, want %d", code, exitLocked)
+	}
+	wantOneLine(t, stderr, "pid 4242 on deploybox since 2026-11-26T03:00:00Z")
 }
 
 func body(t *testing.T, url string) string {

@@ -52,16 +52,16 @@ func (o *globalOptions) source() bluegreen.Source {
 }
 
 // deployer loads the configuration, applies the flag overrides and connects
-// to the engine.
-func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegreen.Deployer, error) {
+// to the engine. The returned function closes the engine's client.
+func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegreen.Deployer, func(), error) {
 	src := o.source()
 	cfg, err := bluegreen.LoadConfig(ctx, src, o.override)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	backend, err := bluegreen.NewCompose(ctx, o.dockerHost)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to docker: %w", err)
+		return nil, nil, fmt.Errorf("connecting to docker: %w", err)
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
@@ -73,7 +73,7 @@ func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegr
 		Source:   src,
 		Config:   cfg,
 		Logger:   logger,
-	}, nil
+	}, func() { _ = backend.Close() }, nil
 }
 
 // override applies the flags that override x-bluegreen keys.

@@ -16,10 +16,11 @@ func newStatusCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 		Short: "Show which slot takes traffic and what runs in each slot",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := opts.deployer(cmd.Context(), cmd.ErrOrStderr())
+			d, closeEngine, err := opts.deployer(cmd.Context(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
+			defer closeEngine()
 			st, err := d.Status(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
@@ -48,7 +49,14 @@ func newStatusCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", s.Slot, s.Port, live, c.Name, c.Image, state)
 				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(st.History) > 0 {
+				fmt.Fprintln(stdout, "\nrecent releases:")
+				return printHistory(stdout, st.History)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"project\": ..., \"active\": \"blue\"|\"green\"|\"\", \"slots\": [...]}")
