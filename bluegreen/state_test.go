@@ -406,8 +406,8 @@ func TestStatePreviousGood(t *testing.T) {
 	}
 	ok := func(id int) Release { return rel(id, "deploy", OutcomeSucceeded) }
 	for _, tc := range []struct {
-		name          string
-		releases      []Release
+		name     string
+		releases []Release
 		prev     int // release ID; 0 for none
 	}{
 		{"empty", nil, 0},
