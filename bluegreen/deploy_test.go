@@ -95,15 +95,11 @@ func (e *env) deployer(vars ...string) *bluegreen.Deployer {
 	}
 	logger := slog.New(slog.NewTextHandler(e.t.Output(), nil))
 	return &bluegreen.Deployer{
-		Compose: e.compose,
-		Switcher: &nginxconf.Switcher{
-			Upstream: cfg.Nginx.Upstream, File: cfg.Nginx.UpstreamFile,
-			Conf: cfg.Nginx.Conf, Prefix: cfg.Nginx.Prefix, Binary: cfg.Nginx.Binary,
-			Logger: logger,
-		},
-		Source: src,
-		Config: cfg,
-		Logger: logger,
+		Compose:  e.compose,
+		Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
+		Source:   src,
+		Config:   cfg,
+		Logger:   logger,
 	}
 }
 

@@ -18,7 +18,7 @@
 //	...
 //	d := &bluegreen.Deployer{
 //		Compose:  backend,
-//		Switcher: &nginxconf.Switcher{Upstream: "backend", File: cfg.Nginx.UpstreamFile},
+//		Switcher: nginxconf.FromConfig(cfg.Nginx, slog.Default()),
 //		Source:   src,
 //		Config:   cfg,
 //		Logger:   slog.Default(),

@@ -324,10 +324,9 @@ func childDeploy() int {
 		return 2
 	}
 	d := &bluegreen.Deployer{
-		Compose: engine,
-		Switcher: &nginxconf.Switcher{Upstream: cfg.Nginx.Upstream, File: cfg.Nginx.UpstreamFile,
-			Conf: cfg.Nginx.Conf, Prefix: cfg.Nginx.Prefix, Binary: cfg.Nginx.Binary},
-		Source: src, Config: cfg,
+		Compose:  engine,
+		Switcher: nginxconf.FromConfig(cfg.Nginx, nil),
+		Source:   src, Config: cfg,
 		OnEvent: func(ev bluegreen.Event) { fmt.Printf("%s %s\n", ev.Step, ev.Phase) },
 	}
 	if _, err := d.Deploy(ctx); err != nil {

@@ -309,3 +309,15 @@ func (s *Switcher) logger() *slog.Logger {
 func oneLine(out []byte) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", " | ")), " ")
 }
+
+// FromConfig returns a Switcher for the nginx section of x-bluegreen.
+func FromConfig(n bluegreen.NginxConfig, logger *slog.Logger) *Switcher {
+	return &Switcher{
+		Upstream: n.Upstream,
+		File:     n.UpstreamFile,
+		Conf:     n.Conf,
+		Prefix:   n.Prefix,
+		Binary:   n.Binary,
+		Logger:   logger,
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+	"github.com/bluegreen-dev/bluegreen/nginxconf"
 )
 
 const demoCompose = `# The demo's compose file: one web service whose image tag is the release.
@@ -112,7 +113,7 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger) (err error
 		}
 		say("deploying %s", tag)
 		d := &bluegreen.Deployer{
-			Compose: backend, Switcher: newSwitcher(cfg.Nginx, logger),
+			Compose: backend, Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
 			Source: src, Config: cfg, Logger: logger,
 			OnEvent: newProgressPrinter(out).event,
 		}

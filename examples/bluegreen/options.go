@@ -69,7 +69,7 @@ func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegr
 	}
 	return &bluegreen.Deployer{
 		Compose:  backend,
-		Switcher: newSwitcher(cfg.Nginx, logger),
+		Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
 		Source:   src,
 		Config:   cfg,
 		Logger:   logger,
@@ -105,15 +105,4 @@ func absPath(p string) string {
 		return abs
 	}
 	return p
-}
-
-func newSwitcher(n bluegreen.NginxConfig, logger *slog.Logger) *nginxconf.Switcher {
-	return &nginxconf.Switcher{
-		Upstream: n.Upstream,
-		File:     n.UpstreamFile,
-		Conf:     n.Conf,
-		Prefix:   n.Prefix,
-		Binary:   n.Binary,
-		Logger:   logger,
-	}
 }
