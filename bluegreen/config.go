@@ -41,6 +41,12 @@ type Config struct {
 	// Service takes the traffic; Port is its container port.
 	Service string
 	Port    int
+	// Services are the services that switch: Service and those that must
+	// run in step with it (a worker of the same release). Every other
+	// service of the file is shared: it runs once, in the base project
+	// named Project, and deploys leave it alone unless its configuration
+	// changed.
+	Services []string
 	// Slots are the host ports, published on 127.0.0.1.
 	Slots        SlotPorts
 	Health       HealthConfig
@@ -104,6 +110,7 @@ type NginxConfig struct {
 // rawConfig is the x-bluegreen section as written in the file.
 type rawConfig struct {
 	Service       string     `json:"service"`
+	Services      []string   `json:"services"`
 	Port          int        `json:"port"`
 	Slots         *SlotPorts `json:"slots"`
 	Health        *rawHealth `json:"health"`
@@ -151,6 +158,7 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 	cfg := Config{
 		Project:       p.Name,
 		Service:       raw.Service,
+		Services:      raw.Services,
 		Port:          raw.Port,
 		Slots:         SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
 		DrainTimeout:  DefaultDrainTimeout,
@@ -220,12 +228,19 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 }
 
 // inferService fills Service and Port when the file leaves no doubt: one
-// service, and one container port on it.
+// service (or one switching service), and one container port on it. The
+// routed service always switches.
 func inferService(p *types.Project, cfg *Config) {
 	if cfg.Service == "" && len(p.Services) == 1 {
 		for name := range p.Services {
 			cfg.Service = name
 		}
+	}
+	if cfg.Service == "" && len(cfg.Services) == 1 {
+		cfg.Service = cfg.Services[0]
+	}
+	if cfg.Service != "" && !slices.Contains(cfg.Services, cfg.Service) {
+		cfg.Services = append([]string{cfg.Service}, cfg.Services...)
 	}
 	if svc, ok := p.Services[cfg.Service]; ok && cfg.Port == 0 && len(svc.Ports) == 1 {
 		cfg.Port = int(svc.Ports[0].Target)
@@ -252,6 +267,14 @@ func (c Config) Validate(p *types.Project) error {
 		} else if svc.Deploy != nil && svc.Deploy.Replicas != nil && *svc.Deploy.Replicas > 1 {
 			bad("service %q: deploy.replicas %d: one replica per slot is supported", c.Service, *svc.Deploy.Replicas)
 		}
+		for _, name := range c.Services {
+			if _, ok := p.Services[name]; !ok {
+				bad("services: %q is not a service of the project", name)
+			}
+		}
+	}
+	if c.Service != "" && !slices.Contains(c.Services, c.Service) {
+		bad("services: does not include the routed service %q", c.Service)
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		bad("port: %d is not a container port (1-65535)", c.Port)

@@ -52,7 +52,7 @@ x-bluegreen:
 		t.Fatal(err)
 	}
 	want := Config{
-		Project: "shop", Service: "web", Port: 8000,
+		Project: "shop", Service: "web", Port: 8000, Services: []string{"web"},
 		Slots:        SlotPorts{Blue: 9081, Green: 9080},
 		Health:       HealthConfig{Path: "/healthz", Interval: 250 * time.Millisecond, Timeout: time.Minute, HealthyThreshold: 3},
 		DrainTimeout: 5 * time.Second,
@@ -79,7 +79,7 @@ func TestLoadConfigDefaultsAndInference(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Project: "shop", Service: "web", Port: 8000,
+		Project: "shop", Service: "web", Port: 8000, Services: []string{"web"},
 		Slots:         SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
 		Health:        HealthConfig{Path: "/"},
 		DrainTimeout:  DefaultDrainTimeout,
@@ -148,6 +148,9 @@ x-bluegreen: {port: 8000, health: {status: 42}}`, nil, "health.status: 42"},
 		{"verify url", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, verify_url: "ftp://x"}`, nil, "verify_url"},
+		{"unknown switching service", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, service: web, services: [wrker]}`, nil, `services: "wrker" is not a service`},
 		{"replicas", `
 services: {web: {image: app, deploy: {replicas: 3}}}
 x-bluegreen: {port: 8000}`, nil, "deploy.replicas 3"},
@@ -194,8 +197,8 @@ x-bluegreen: {service: web, port: 8000, slots: {blue: 7001, green: 7002}}
 	if p.Name != "shop-green" {
 		t.Errorf("project name %q, want shop-green", p.Name)
 	}
-	if got := p.Networks["back"].Name; got != "shop-green_back" {
-		t.Errorf("network name %q, want shop-green_back (named at load time)", got)
+	if n := p.Networks["back"]; n.Name != "shop_back" || !n.External {
+		t.Errorf("network %q (external %v), want the base project's shop_back, external", n.Name, n.External)
 	}
 	web := p.Services["web"]
 	if web.ContainerName != "" {
@@ -265,5 +268,46 @@ x-bluegreen: {port: 8000}
 	web := p.Services["web"]
 	if web.Image != "app:v1" || *web.Environment["MODE"] != "slow" {
 		t.Errorf("recorded release loaded as image %q MODE %q, want app:v1 and slow", web.Image, *web.Environment["MODE"])
+	}
+}
+
+func TestSharedServicesRunOnce(t *testing.T) {
+	src := writeCompose(t, `
+services:
+  web: {image: app, depends_on: {db: {condition: service_healthy}, worker: {condition: service_started}}}
+  worker: {image: app, depends_on: [db]}
+  db: {image: kv, volumes: ["data:/data"]}
+volumes: {data: {}}
+x-bluegreen: {service: web, services: [worker], port: 8000}
+`)
+	cfg, err := LoadConfig(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"web", "worker"}, cfg.Services); diff != "" {
+		t.Errorf("switching services (-want +got):\n%s", diff)
+	}
+	slot, _, err := src.slotProject(context.Background(), cfg, Blue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"web", "worker"}, slot.ServiceNames()); diff != "" {
+		t.Errorf("slot services (-want +got):\n%s", diff)
+	}
+	if deps := slot.Services["web"].DependsOn; len(deps) != 1 || deps["worker"].Condition != "service_started" {
+		t.Errorf("web depends_on %v, want only worker (db is shared)", deps)
+	}
+	if v := slot.Volumes["data"]; v.Name != "shop_data" || !v.External {
+		t.Errorf("volume %q (external %v), want the base project's shop_data", v.Name, v.External)
+	}
+	base, err := src.baseProject(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.Name != "shop" || len(base.Services) != 1 || base.Services["db"].CustomLabels[api.ProjectLabel] != "shop" {
+		t.Errorf("base project %s with %v, want shop with db only, labelled", base.Name, base.ServiceNames())
+	}
+	if v := base.Volumes["data"]; v.External {
+		t.Error("the base project must own (create) the volume")
 	}
 }

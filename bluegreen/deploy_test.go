@@ -29,7 +29,8 @@ type env struct {
 	ports   bluegreen.SlotPorts
 }
 
-const composeTemplate = `services:
+// webServices is the usual file: the test app as the one service.
+const webServices = `services:
   web:
     image: ${IMAGE:-bluegreen-testapp}:${IMAGE_TAG:?IMAGE_TAG must be set}
     environment:
@@ -37,7 +38,10 @@ const composeTemplate = `services:
       BOOT_DELAY: ${BOOT_DELAY:-1s}
       FAIL: ${FAIL:-}
     ports: ["8000"]
-x-bluegreen:
+`
+
+// xBluegreen completes a file: slot ports and the nginx of the test.
+const xBluegreen = `x-bluegreen:
   service: web
   port: 8000
   slots: {blue: %d, green: %d}
@@ -54,6 +58,12 @@ x-bluegreen:
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, webServices)
+}
+
+// newEnvWith makes a test's world from a compose file's services part.
+func newEnvWith(t *testing.T, services string) *env {
+	t.Helper()
 	testutil.RequireDocker(t)
 	testutil.RequireNginx(t)
 	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2", "bluegreen-testapp:v3")
@@ -67,7 +77,7 @@ func newEnv(t *testing.T) *env {
 		*p = port
 	}
 	e.file = filepath.Join(t.TempDir(), "compose.yaml")
-	yaml := fmt.Sprintf(composeTemplate, e.ports.Blue, e.ports.Green,
+	yaml := services + fmt.Sprintf(xBluegreen, e.ports.Blue, e.ports.Green,
 		e.nginx.UpstreamFile, e.nginx.Conf, e.nginx.Prefix, e.nginx.Binary)
 	if err := os.WriteFile(e.file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -78,8 +88,8 @@ func newEnv(t *testing.T) *env {
 	}
 	e.compose = backend
 	t.Cleanup(func() {
-		for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
-			_ = backend.Down(context.Background(), e.project+"-"+string(slot), api.DownOptions{RemoveOrphans: true})
+		if err := e.deployer("IMAGE_TAG=v1").Down(context.Background(), true); err != nil {
+			t.Errorf("Down: %v", err)
 		}
 		_ = backend.Close()
 	})

@@ -137,6 +137,9 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 		r.From, r.To = live, live.Other()
 		r.Release.Slot = r.To
 		d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; %s to %s (127.0.0.1:%d)", r.From, kind, r.To, d.Config.Slots.Port(r.To)))
+		if err := d.ensureShared(ctx); err != nil {
+			return err
+		}
 		if launch, err = prepare(ctx, r); err != nil {
 			return err
 		}

@@ -123,10 +123,12 @@ func describeFiles(files []string) string {
 	return strings.Join(files, ", ")
 }
 
-// slotProject loads the project as <project>-<slot>, with every service
-// labelled as the compose CLI would (pkg/compose does not do it), no fixed
-// container names (they would collide between slots), and the routed
-// service's port published on 127.0.0.1:<slot port>.
+// slotProject loads the switching services as the project <project>-<slot>,
+// with no fixed container names (they would collide between slots) and the
+// routed service's port published on 127.0.0.1:<slot port>. They join the
+// base project's networks and volumes, so they reach the shared services by
+// name as before; their depends_on on shared services is met by the base
+// project, which is up first.
 //
 // A release recorded earlier (rel not nil) is loaded with its variables and
 // its image references, so that it runs again as it ran then.
@@ -136,19 +138,23 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *R
 			src.Env = append(src.Env, k+"="+v)
 		}
 	}
-	p, vars, err := src.load(ctx, slotProjectName(cfg.Project, slot))
+	// Loaded under the base name, networks and volumes are named as the
+	// base project creates them; then the project takes the slot's name.
+	p, vars, err := src.load(ctx, cfg.Project)
 	if err != nil {
 		return nil, nil, err
 	}
+	keepServices(p, func(name string) bool { return slices.Contains(cfg.Services, name) })
+	for key, n := range p.Networks {
+		n.External = true
+		p.Networks[key] = n
+	}
+	for key, v := range p.Volumes {
+		v.External = true
+		p.Volumes[key] = v
+	}
+	p.Name = slotProjectName(cfg.Project, slot)
 	for name, svc := range p.Services {
-		svc.CustomLabels = map[string]string{
-			api.ProjectLabel:     p.Name,
-			api.ServiceLabel:     name,
-			api.VersionLabel:     api.ComposeVersion,
-			api.WorkingDirLabel:  p.WorkingDir,
-			api.ConfigFilesLabel: strings.Join(p.ComposeFiles, ","),
-			api.OneoffLabel:      "False",
-		}
 		svc.ContainerName = ""
 		if name == cfg.Service {
 			svc.Ports = publishSlotPort(svc.Ports, cfg.Port, cfg.Slots.Port(slot))
@@ -158,7 +164,54 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *R
 		}
 		p.Services[name] = svc
 	}
+	labelServices(p)
 	return p, vars, nil
+}
+
+// baseProject loads the shared services (those that do not switch) as the
+// project <project>, which also owns the networks and named volumes.
+func (src Source) baseProject(ctx context.Context, cfg Config) (*types.Project, error) {
+	p, _, err := src.load(ctx, cfg.Project)
+	if err != nil {
+		return nil, err
+	}
+	keepServices(p, func(name string) bool { return !slices.Contains(cfg.Services, name) })
+	labelServices(p)
+	return p, nil
+}
+
+// keepServices drops the services keep refuses, and the depends_on entries
+// that name them.
+func keepServices(p *types.Project, keep func(name string) bool) {
+	for name := range p.Services {
+		if !keep(name) {
+			delete(p.Services, name)
+		}
+	}
+	for name, svc := range p.Services {
+		for dep := range svc.DependsOn {
+			if !keep(dep) {
+				delete(svc.DependsOn, dep)
+			}
+		}
+		p.Services[name] = svc
+	}
+}
+
+// labelServices labels every service as the compose CLI would: pkg/compose
+// does not, and without the labels it finds none of its containers.
+func labelServices(p *types.Project) {
+	for name, svc := range p.Services {
+		svc.CustomLabels = map[string]string{
+			api.ProjectLabel:     p.Name,
+			api.ServiceLabel:     name,
+			api.VersionLabel:     api.ComposeVersion,
+			api.WorkingDirLabel:  p.WorkingDir,
+			api.ConfigFilesLabel: strings.Join(p.ComposeFiles, ","),
+			api.OneoffLabel:      "False",
+		}
+		p.Services[name] = svc
+	}
 }
 
 // images returns each service's image reference.

@@ -14,6 +14,8 @@ type Status struct {
 	Project string       `json:"project"`
 	Active  Slot         `json:"active"`
 	Slots   []SlotStatus `json:"slots"`
+	// Shared are the containers of the services that do not switch.
+	Shared []ContainerStatus `json:"shared"`
 	// History holds the last few releases, oldest first.
 	History []Release `json:"history"`
 }
@@ -51,19 +53,14 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	}
 	st := &Status{Project: d.Config.Project, Active: live}
 	for _, slot := range []Slot{Blue, Green} {
-		name := slotProjectName(d.Config.Project, slot)
-		cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
+		cs, err := d.containers(ctx, slotProjectName(d.Config.Project, slot))
 		if err != nil {
-			return nil, fmt.Errorf("listing containers of %s: %w", name, err)
+			return nil, err
 		}
-		ss := SlotStatus{Slot: slot, Port: d.Config.Slots.Port(slot), Live: slot == live, Containers: []ContainerStatus{}}
-		for _, c := range cs {
-			ss.Containers = append(ss.Containers, ContainerStatus{
-				Name: c.Name, Service: c.Service, Image: c.Image,
-				State: c.State, Health: c.Health, ExitCode: c.ExitCode,
-			})
-		}
-		st.Slots = append(st.Slots, ss)
+		st.Slots = append(st.Slots, SlotStatus{Slot: slot, Port: d.Config.Slots.Port(slot), Live: slot == live, Containers: cs})
+	}
+	if st.Shared, err = d.containers(ctx, d.Config.Project); err != nil {
+		return nil, err
 	}
 	state, err := d.readState()
 	if err != nil {
@@ -74,6 +71,22 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		st.History = append(st.History, rel)
 	}
 	return st, nil
+}
+
+// containers describes the containers of a compose project.
+func (d *Deployer) containers(ctx context.Context, project string) ([]ContainerStatus, error) {
+	cs, err := d.Compose.Ps(ctx, project, api.PsOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("listing containers of %s: %w", project, err)
+	}
+	out := []ContainerStatus{}
+	for _, c := range cs {
+		out = append(out, ContainerStatus{
+			Name: c.Name, Service: c.Service, Image: c.Image,
+			State: c.State, Health: c.Health, ExitCode: c.ExitCode,
+		})
+	}
+	return out, nil
 }
 
 // tailLogs returns the last n log lines of the routed service in slot, for

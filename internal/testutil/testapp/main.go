@@ -9,6 +9,12 @@
 //	                "verify" only /verify answers 500 (healthy, but fails a check through the proxy)
 //	SLOW            Go duration added to each request to /slow
 //	IGNORE_SIGTERM  "1": ignore SIGTERM, so only SIGKILL stops it
+//	MODE            "kv": a small key-value store instead (GET/PUT /kv/{key}, files in DATA_DIR)
+//	DATA_DIR        where MODE=kv keeps its data (default /data)
+//	KV_URL          the app forwards /kv/{key} to this key-value store ("http://kv:8000")
+//
+// "app probe URL" GETs URL and exits 0 on a 2xx answer, 1 otherwise: a
+// healthcheck command for an image that has no shell and no curl.
 //
 // On SIGTERM or SIGINT it stops accepting connections, finishes the requests
 // in flight (at most 30s) and exits 0.
@@ -21,11 +27,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -33,6 +41,9 @@ import (
 const shutdownTimeout = 30 * time.Second
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "probe" {
+		os.Exit(probe(os.Args[2]))
+	}
 	logger := log.New(os.Stdout, "testapp: ", log.LstdFlags|log.Lmicroseconds)
 	if err := run(logger); err != nil {
 		logger.Print(err)
@@ -79,7 +90,11 @@ func run(logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler(version, fail, slow)}
+	h := handler(version, fail, slow, os.Getenv("KV_URL"))
+	if os.Getenv("MODE") == "kv" {
+		h = kvHandler(envOr("DATA_DIR", "/data"))
+	}
+	srv := &http.Server{Handler: h}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Printf("version=%q listening on %s (fail=%q slow=%v)", version, ln.Addr(), fail, slow)
@@ -101,7 +116,7 @@ func run(logger *log.Logger) error {
 	return nil
 }
 
-func handler(version, fail string, slow time.Duration) http.Handler {
+func handler(version, fail string, slow time.Duration, kvURL string) http.Handler {
 	answer := func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Version", version)
@@ -125,6 +140,11 @@ func handler(version, fail string, slow time.Duration) http.Handler {
 		}
 		answer(w)
 	})
+	if kvURL != "" {
+		mux.HandleFunc("/kv/{key}", func(w http.ResponseWriter, r *http.Request) {
+			forward(w, r, kvURL+"/kv/"+r.PathValue("key"))
+		})
+	}
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(slow):
@@ -134,6 +154,62 @@ func handler(version, fail string, slow time.Duration) http.Handler {
 		answer(w)
 	})
 	return mux
+}
+
+// forward sends r's method and body to url and copies the answer back.
+func forward(w http.ResponseWriter, r *http.Request, url string) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, url, r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// kvHandler keeps each key in a file of dir.
+func kvHandler(dir string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "kv") })
+	mux.HandleFunc("GET /kv/{key}", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.Base(r.PathValue("key"))))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
+	mux.HandleFunc("PUT /kv/{key}", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(r.PathValue("key"))), b, 0o644)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
+func probe(url string) int {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return 1
+	}
+	return 0
 }
 
 func envOr(key, def string) string {

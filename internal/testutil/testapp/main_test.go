@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,12 +29,39 @@ func TestHandler(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		start := time.Now()
-		handler("v1", tc.fail, tc.slow).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		handler("v1", tc.fail, tc.slow, "").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
 		if rec.Code != tc.wantCode || rec.Body.String() != tc.wantBody || rec.Header().Get("X-Version") != "v1" && tc.wantCode != 404 {
 			t.Errorf("FAIL=%q GET %s = %d %q (X-Version %q), want %d %q", tc.fail, tc.path, rec.Code, rec.Body, rec.Header().Get("X-Version"), tc.wantCode, tc.wantBody)
 		}
 		if took := time.Since(start); took < tc.slow {
 			t.Errorf("GET %s took %v, want at least SLOW=%v", tc.path, took, tc.slow)
 		}
+	}
+}
+
+func TestKV(t *testing.T) {
+	kv := httptest.NewServer(kvHandler(t.TempDir()))
+	defer kv.Close()
+	app := httptest.NewServer(handler("v1", "", 0, kv.URL))
+	defer app.Close()
+	req, _ := http.NewRequest(http.MethodPut, app.URL+"/kv/k1", strings.NewReader("hello"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PUT through the app: %v %v", resp, err)
+	}
+	resp, err = http.Get(app.URL + "/kv/k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "hello" {
+		t.Errorf("GET through the app = %d %q", resp.StatusCode, b)
+	}
+	if code := probe(kv.URL + "/healthz"); code != 0 {
+		t.Errorf("probe of a healthy server = %d", code)
+	}
+	if code := probe(kv.URL + "/nope"); code != 1 {
+		t.Errorf("probe of a 404 = %d", code)
 	}
 }

@@ -1,0 +1,101 @@
+package bluegreen
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/docker/compose/v2/pkg/api"
+)
+
+// ensureShared brings the base project up: the shared services, networks
+// and named volumes. Compose leaves a service whose configuration did not
+// change alone, and recreates one whose configuration changed; each change
+// is reported.
+func (d *Deployer) ensureShared(ctx context.Context) error {
+	base, err := d.Source.baseProject(ctx, d.Config)
+	if err != nil {
+		return err
+	}
+	before, err := d.containerIDs(ctx, base.Name)
+	if err != nil {
+		return err
+	}
+	if err := d.checkImages(ctx, base); err != nil {
+		return err
+	}
+	err = d.Compose.Up(ctx, base, api.UpOptions{
+		Create: api.CreateOptions{
+			Recreate:             api.RecreateDiverged,
+			RecreateDependencies: api.RecreateDiverged,
+			QuietPull:            true,
+			AssumeYes:            true,
+		},
+		Start: api.StartOptions{Project: base, Wait: true, WaitTimeout: d.Config.Health.Timeout},
+	})
+	if err != nil {
+		return fmt.Errorf("shared services: %w", err)
+	}
+	after, err := d.containerIDs(ctx, base.Name)
+	if err != nil {
+		return err
+	}
+	for _, name := range base.ServiceNames() {
+		switch {
+		case before[name] == "":
+			d.info(StepPrepare, None, fmt.Sprintf("shared service %s created", name))
+		case before[name] != after[name]:
+			d.info(StepPrepare, None, fmt.Sprintf("shared service %s updated: its configuration changed", name))
+		}
+	}
+	// Up's wait can end silently at its timeout: check for ourselves.
+	cs, err := d.Compose.Ps(ctx, base.Name, api.PsOptions{All: true})
+	if err != nil {
+		return fmt.Errorf("listing shared services: %w", err)
+	}
+	for _, c := range cs {
+		if c.State != "running" || c.Health == "unhealthy" || c.Health == "starting" {
+			return fmt.Errorf("shared service %s is %s %s", c.Service, c.State, c.Health)
+		}
+	}
+	return nil
+}
+
+// containerIDs maps each service of a project to its container's ID.
+func (d *Deployer) containerIDs(ctx context.Context, project string) (map[string]string, error) {
+	cs, err := d.Compose.Ps(ctx, project, api.PsOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("listing containers of %s: %w", project, err)
+	}
+	ids := map[string]string{}
+	for _, c := range cs {
+		ids[c.Service] = c.ID
+	}
+	return ids, nil
+}
+
+// Down removes both slots and the shared services, with their networks.
+// Named volumes stay unless volumes is true. The upstream file stays as it
+// is: point the proxy elsewhere first.
+func (d *Deployer) Down(ctx context.Context, volumes bool) error {
+	if err := d.ready(); err != nil {
+		return err
+	}
+	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, slot := range []Slot{Blue, Green} {
+		if err := d.remove(ctx, StepRetire, slot); err != nil {
+			return err
+		}
+	}
+	base, err := d.Source.baseProject(ctx, d.Config)
+	if err != nil {
+		return err
+	}
+	if err := d.Compose.Down(ctx, base.Name, api.DownOptions{Project: base, Volumes: volumes}); err != nil {
+		return fmt.Errorf("compose down %s: %w", base.Name, err)
+	}
+	return nil
+}

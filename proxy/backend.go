@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+)
+
+// backend is one generation of routing: the addresses of a slot as one
+// Switch gave them, and the requests in flight to them.
+type backend struct {
+	gen      uint64
+	slot     bluegreen.Slot
+	proxy    *httputil.ReverseProxy
+	inFlight atomic.Int64
+	next     atomic.Uint64 // round robin over the addresses
+}
+
+func newBackend(gen uint64, slot bluegreen.Slot, addrs []string, rt http.RoundTripper, log *slog.Logger) *backend {
+	b := &backend{gen: gen, slot: slot}
+	targets := make([]*url.URL, len(addrs))
+	for i, a := range addrs {
+		targets[i] = &url.URL{Scheme: "http", Host: a}
+	}
+	log = log.With("slot", slot.String(), "generation", gen)
+	b.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(targets[(b.next.Add(1)-1)%uint64(len(targets))])
+			pr.Out.Host = pr.In.Host // the app sees the name the client asked for
+			pr.SetXForwarded()
+		},
+		Transport: rt,
+		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if !errors.Is(err, context.Canceled) { // the client left: nothing to tell
+				log.Warn("backend error", "method", r.Method, "url", r.URL.String(), "backend", r.URL.Host, "err", err)
+			}
+			w.WriteHeader(http.StatusBadGateway)
+		},
+	}
+	return b
+}
+
+// checkAddrs accepts host:port addresses with a port from 1 to 65535 and a
+// host that fits in a URL as it is.
+func checkAddrs(addrs []string) error {
+	if len(addrs) == 0 {
+		return fmt.Errorf("%w: no addresses", ErrInvalid)
+	}
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return fmt.Errorf("%w: address %q: %v", ErrInvalid, a, err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%w: address %q: port %q: want 1-65535", ErrInvalid, a, port)
+		}
+		if host == "" || strings.ContainsAny(host, "/?#@% ") {
+			return fmt.Errorf("%w: address %q: host %q", ErrInvalid, a, host)
+		}
+	}
+	return nil
+}
