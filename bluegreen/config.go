@@ -147,12 +147,12 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 	if ext, ok := p.Extensions[ExtensionKey]; ok && ext != nil {
 		b, err := json.Marshal(ext)
 		if err != nil {
-			return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, ExtensionKey, err)
+			return Config{}, fmt.Errorf("%w: %s: %v", ErrBadInput, ExtensionKey, err)
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&raw); err != nil {
-			return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, ExtensionKey, err)
+			return Config{}, fmt.Errorf("%w: %s: %v", ErrBadInput, ExtensionKey, err)
 		}
 	}
 	cfg := Config{
@@ -206,7 +206,7 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		}
 	}
 	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("%w: %s: %s", ErrConfig, ExtensionKey, strings.Join(errs, "; "))
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrBadInput, ExtensionKey, strings.Join(errs, "; "))
 	}
 	for _, edit := range edits {
 		edit(&cfg)
@@ -250,7 +250,7 @@ func inferService(p *types.Project, cfg *Config) {
 var upstreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // Validate checks c on its own and, when p is not nil, against the project it
-// will deploy. All problems are reported in one error wrapping ErrConfig.
+// will deploy. All problems are reported in one error wrapping ErrBadInput.
 func (c Config) Validate(p *types.Project) error {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
@@ -312,7 +312,7 @@ func (c Config) Validate(p *types.Project) error {
 	}
 	if len(errs) > 0 {
 		slices.Sort(errs)
-		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
+		return fmt.Errorf("%w: %s", ErrBadInput, strings.Join(errs, "; "))
 	}
 	return nil
 }

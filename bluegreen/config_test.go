@@ -159,8 +159,8 @@ x-bluegreen: {port: 8000}`, nil, "deploy.replicas 3"},
 			src := writeCompose(t, tc.yaml)
 			src.Env = tc.env
 			_, err := LoadConfig(context.Background(), src)
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("err = %v, want ErrConfig", err)
+			if !errors.Is(err, ErrBadInput) {
+				t.Fatalf("err = %v, want ErrBadInput", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %q, want it to mention %q", err, tc.want)
@@ -171,8 +171,8 @@ x-bluegreen: {port: 8000}`, nil, "deploy.replicas 3"},
 
 func TestLoadConfigMissingFile(t *testing.T) {
 	_, err := LoadConfig(context.Background(), Source{Files: []string{filepath.Join(t.TempDir(), "nope.yaml")}})
-	if !errors.Is(err, ErrConfig) {
-		t.Fatalf("err = %v, want ErrConfig", err)
+	if !errors.Is(err, ErrBadInput) {
+		t.Fatalf("err = %v, want ErrBadInput", err)
 	}
 }
 

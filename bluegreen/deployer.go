@@ -199,7 +199,7 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 // ready reports a Deployer that cannot run.
 func (d *Deployer) ready() error {
 	if d.Compose == nil || d.Switcher == nil {
-		return fmt.Errorf("%w: Deployer needs a Compose and a Switcher", ErrConfig)
+		return fmt.Errorf("%w: Deployer needs a Compose and a Switcher", ErrBadInput)
 	}
 	return d.Config.Validate(nil)
 }
@@ -353,7 +353,7 @@ func (d *Deployer) keptRelease(ctx context.Context, slot Slot, rel Release) (boo
 	return true, nil
 }
 
-// checkImages fails with ErrConfig when an image is neither present nor
+// checkImages fails with ErrBadInput when an image is neither present nor
 // pullable, before anything is created. It needs an engine that can tell
 // (NewCompose's can); others leave the check to compose's Up.
 func (d *Deployer) checkImages(ctx context.Context, p *types.Project) error {
@@ -376,18 +376,18 @@ func (d *Deployer) checkImages(ctx context.Context, p *types.Project) error {
 		one := *p
 		one.Services = types.Services{name: svc}
 		if err := d.Compose.Pull(ctx, &one, api.PullOptions{Quiet: true}); err != nil {
-			return fmt.Errorf("%w: image %s of service %s is not present and could not be pulled: %v", ErrConfig, svc.Image, name, err)
+			return fmt.Errorf("%w: image %s of service %s is not present and could not be pulled: %v", ErrBadInput, svc.Image, name, err)
 		}
 	}
 	return nil
 }
 
-// portFree fails with ErrConfig when something else listens on the slot's
+// portFree fails with ErrBadInput when something else listens on the slot's
 // port on 127.0.0.1 (bluegreen's own leftovers are gone by then).
 func portFree(port int) error {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
-		return fmt.Errorf("%w: slot port %d is taken by another process: %v", ErrConfig, port, err)
+		return fmt.Errorf("%w: slot port %d is taken by another process: %v", ErrBadInput, port, err)
 	}
 	return l.Close()
 }

@@ -28,5 +28,5 @@
 // Each step (prepare, start, wait-healthy, switch, drain, retire, and cleanup
 // after a failure) is logged through log/slog and sent to Deployer.OnEvent.
 // A failed step returns a *StepError that names the step, the slot and the
-// cause; the causes wrap sentinel errors such as ErrConfig and ErrUnhealthy.
+// cause; the causes wrap sentinel errors such as ErrBadInput and ErrUnhealthy.
 package bluegreen

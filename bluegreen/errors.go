@@ -6,10 +6,11 @@ import (
 )
 
 var (
-	// ErrConfig reports bad input: a compose file that cannot be loaded, or an
-	// x-bluegreen section that is missing keys or has invalid values. Nothing
-	// was changed.
-	ErrConfig = errors.New("invalid configuration")
+	// ErrBadInput reports bad input: a compose file that cannot be loaded, an
+	// x-bluegreen section that is missing keys or has invalid values, an
+	// image that cannot be had, a slot port taken by another process, a
+	// switch to a slot that does not run. Nothing live was changed.
+	ErrBadInput = errors.New("bad input")
 	// ErrUnhealthy reports a new release that did not become ready. It was
 	// removed and traffic was not touched.
 	ErrUnhealthy = errors.New("release did not become healthy")

@@ -167,7 +167,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	_, err = e.deployer("IMAGE_TAG=v2").Deploy(context.Background())
 	l.Close()
 	t.Logf("slot port taken: %v", err)
-	wantStepError(t, err, bluegreen.StepPrepare, bluegreen.Blue, bluegreen.ErrConfig)
+	wantStepError(t, err, bluegreen.StepPrepare, bluegreen.Blue, bluegreen.ErrBadInput)
 	if err != nil && !strings.Contains(err.Error(), "taken by another process") {
 		t.Errorf("err %q does not say the port is taken", err)
 	}
@@ -176,7 +176,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	// never leaves the machine.
 	_, err = e.deployer("IMAGE_TAG=v2", "IMAGE=127.0.0.1:1/missing").Deploy(context.Background())
 	t.Logf("image missing: %v", err)
-	wantStepError(t, err, bluegreen.StepPrepare, bluegreen.Blue, bluegreen.ErrConfig)
+	wantStepError(t, err, bluegreen.StepPrepare, bluegreen.Blue, bluegreen.ErrBadInput)
 	if err != nil && !strings.Contains(err.Error(), "127.0.0.1:1/missing:v2 of service web is not present") {
 		t.Errorf("err %q does not name the missing image", err)
 	}

@@ -36,7 +36,7 @@ type Source struct {
 // LoadConfig loads the project once, without starting anything, and reads
 // its x-bluegreen section. Each edit then changes the result before it is
 // validated against the project, so that command-line flags can override the
-// file. Errors wrap ErrConfig.
+// file. Errors wrap ErrBadInput.
 func LoadConfig(ctx context.Context, src Source, edits ...func(*Config)) (Config, error) {
 	p, _, err := src.load(ctx, src.ProjectName)
 	if err != nil {
@@ -64,15 +64,15 @@ func (src Source) load(ctx context.Context, name string) (*types.Project, map[st
 		cli.WithLoadOptions(vars.install),
 	)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: compose options: %v", ErrConfig, err)
+		return nil, nil, fmt.Errorf("%w: compose options: %v", ErrBadInput, err)
 	}
 	p, err := opts.LoadProject(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: loading %s: %v", ErrConfig, describeFiles(src.Files), err)
+		return nil, nil, fmt.Errorf("%w: loading %s: %v", ErrBadInput, describeFiles(src.Files), err)
 	}
 	if len(vars.missing) > 0 {
 		return nil, nil, fmt.Errorf("%w: %s: variable %s not set (give a default with ${NAME:-default} if empty is meant)",
-			ErrConfig, describeFiles(src.Files), strings.Join(vars.missing, ", "))
+			ErrBadInput, describeFiles(src.Files), strings.Join(vars.missing, ", "))
 	}
 	return p, vars.used, nil
 }

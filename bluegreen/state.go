@@ -97,6 +97,19 @@ func (s *State) previousGood() (Release, bool) {
 	return Release{}, false
 }
 
+// newestIn returns the newest release that took traffic in slot, without
+// its variables, or nil.
+func (s *State) newestIn(slot Slot) *Release {
+	for i := len(s.Releases) - 1; i >= 0; i-- {
+		r := s.Releases[i]
+		if r.Slot == slot && (r.Outcome == OutcomeSucceeded || r.Outcome == OutcomeIncomplete) {
+			r.Env = nil
+			return &r
+		}
+	}
+	return nil
+}
+
 // readState reads the state file; a missing file is an empty state.
 func readState(path, project string) (State, error) {
 	st := State{Project: project}

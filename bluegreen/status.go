@@ -29,6 +29,9 @@ type SlotStatus struct {
 	Port       int               `json:"port"`
 	Live       bool              `json:"live"`
 	Containers []ContainerStatus `json:"containers"`
+	// Release is the newest release that took traffic in this slot, if
+	// the history has one (its variables left out).
+	Release *Release `json:"release,omitempty"`
 }
 
 // ContainerStatus describes one container of a slot.
@@ -65,6 +68,9 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	state, err := d.readState()
 	if err != nil {
 		return nil, err
+	}
+	for i := range st.Slots {
+		st.Slots[i].Release = state.newestIn(st.Slots[i].Slot)
 	}
 	for _, rel := range state.Releases[max(0, len(state.Releases)-statusHistory):] {
 		rel.Env = nil // the values may be secrets; the state file keeps them

@@ -14,6 +14,9 @@ type snapshot struct {
 	exists bool
 	data   []byte
 	perm   fs.FileMode
+	// uid and gid are the owner of a file in a container, which Container
+	// keeps; on this host the file keeps the owner of the process.
+	uid, gid int
 }
 
 func readSnapshot(path string) (snapshot, error) {

@@ -32,8 +32,8 @@ func parseBuild(out string) build {
 	return b
 }
 
-func (s *Switcher) build(ctx context.Context) (build, error) {
-	out, err := s.nginx(ctx, "-V")
+func (h *host) build(ctx context.Context) (build, error) {
+	out, err := h.nginx(ctx, "-V")
 	if err != nil {
 		return build{}, fmt.Errorf("nginx -V: %w: %s", err, oneLine(out))
 	}
@@ -41,8 +41,8 @@ func (s *Switcher) build(ctx context.Context) (build, error) {
 }
 
 // masterPID returns the PID of the running nginx master.
-func (s *Switcher) masterPID(ctx context.Context) (int, error) {
-	path, err := s.pidPath(ctx)
+func (h *host) masterPID(ctx context.Context) (int, error) {
+	path, err := h.pidPath(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
@@ -60,17 +60,17 @@ func (s *Switcher) masterPID(ctx context.Context) (int, error) {
 	return pid, nil
 }
 
-// pidPath finds the master's pid file the way nginx does: PIDFile if set,
+// pidPath finds the master's pid file the way nginx does: pidFile if set,
 // else the pid directive of the main config, else the compiled-in path;
 // relative paths are under the prefix.
-func (s *Switcher) pidPath(ctx context.Context) (string, error) {
-	if s.PIDFile != "" {
-		return s.PIDFile, nil
+func (h *host) pidPath(ctx context.Context) (string, error) {
+	if h.pidFile != "" {
+		return h.pidFile, nil
 	}
-	prefix, conf := s.Prefix, s.Conf
+	prefix, conf := h.prefix, h.conf
 	var b *build
 	if prefix == "" || conf == "" {
-		bb, err := s.build(ctx)
+		bb, err := h.build(ctx)
 		if err != nil {
 			return "", err
 		}
@@ -86,7 +86,7 @@ func (s *Switcher) pidPath(ctx context.Context) (string, error) {
 	pid, ok := pidDirective(string(data))
 	if !ok {
 		if b == nil {
-			bb, err := s.build(ctx)
+			bb, err := h.build(ctx)
 			if err != nil {
 				return "", err
 			}
@@ -106,7 +106,7 @@ func underPrefix(prefix, path string) string {
 
 // pidDirective returns the argument of the top-level pid directive of an
 // nginx main config. It does not follow include directives; set
-// Switcher.PIDFile when the pid directive lives in an included file.
+// PIDFile when the pid directive lives in an included file.
 func pidDirective(conf string) (string, bool) {
 	depth := 0
 	var stmt []string

@@ -89,35 +89,35 @@ func TestPIDPath(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		sw   Switcher
+		h    host
 		want string
 	}{
-		{"PIDFile wins", Switcher{PIDFile: "/x/y.pid", Conf: "/nonexistent.conf"}, "/x/y.pid"},
-		{"pid directive, relative to prefix", Switcher{Conf: filepath.Join(dir, "conf/with-pid.conf"), Prefix: "/p"}, "/p/run/from-conf.pid"},
-		{"conf relative to prefix", Switcher{Conf: "conf/relative.conf", Prefix: prefix}, "/abs/from-conf.pid"},
-		{"no pid directive: compiled-in path", Switcher{Conf: withoutPID, Prefix: "/p"}, "/p/run/compiled.pid"},
-		{"compiled-in prefix and conf", Switcher{}, filepath.Join(dir, "run/compiled.pid")},
+		{"PIDFile wins", host{pidFile: "/x/y.pid", conf: "/nonexistent.conf"}, "/x/y.pid"},
+		{"pid directive, relative to prefix", host{conf: filepath.Join(dir, "conf/with-pid.conf"), prefix: "/p"}, "/p/run/from-conf.pid"},
+		{"conf relative to prefix", host{conf: "conf/relative.conf", prefix: prefix}, "/abs/from-conf.pid"},
+		{"no pid directive: compiled-in path", host{conf: withoutPID, prefix: "/p"}, "/p/run/compiled.pid"},
+		{"compiled-in prefix and conf", host{}, filepath.Join(dir, "run/compiled.pid")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sw := tc.sw
-			sw.Binary = fakeNginx
-			got, err := sw.pidPath(t.Context())
+			h := tc.h
+			h.binary = fakeNginx
+			got, err := h.pidPath(t.Context())
 			if err != nil || got != tc.want {
 				t.Errorf("pidPath = %q, %v; want %q", got, err, tc.want)
 			}
 		})
 	}
 
-	sw := Switcher{Binary: filepath.Join(dir, "no-such-nginx")}
-	if got, err := sw.pidPath(t.Context()); err == nil {
+	h := host{binary: filepath.Join(dir, "no-such-nginx")}
+	if got, err := h.pidPath(t.Context()); err == nil {
 		t.Errorf("pidPath with a missing binary = %q; want an error", got)
 	}
 }
 
 // TestBuildRealNginx reads the paths compiled into the installed nginx.
 func TestBuildRealNginx(t *testing.T) {
-	sw := Switcher{Binary: nginxBinary(t)}
-	b, err := sw.build(t.Context())
+	h := host{binary: nginxBinary(t)}
+	b, err := h.build(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -283,8 +283,8 @@ func TestDrainWaitsForOldWorkers(t *testing.T) {
 	if r := <-held; r.err != nil || r.body != "blue" {
 		t.Errorf("request in flight during the switch: got %q, %v; want blue", r.body, r.err)
 	}
-	if old, err := oldWorkers(n.master(t)); err != nil || old != 0 {
-		t.Errorf("after Drain: %d workers shutting down, %v; want 0", old, err)
+	if kids, err := children(n.master(t)); err != nil || shuttingDown(kids) != 0 {
+		t.Errorf("after Drain: %d workers shutting down, %v; want 0", shuttingDown(kids), err)
 	}
 }
 

@@ -115,7 +115,7 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger) (err error
 		d := &bluegreen.Deployer{
 			Compose: backend, Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
 			Source: src, Config: cfg, Logger: logger,
-			OnEvent: newProgressPrinter(out).event,
+			OnEvent: newProgressPrinter(out, outputLines).event,
 		}
 		return d.Deploy(ctx)
 	}

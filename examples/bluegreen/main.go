@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case errors.Is(err, bluegreen.ErrLocked):
 		return exitLocked
-	case errors.Is(err, bluegreen.ErrConfig) || errors.As(err, new(*usageError)):
+	case errors.Is(err, bluegreen.ErrBadInput) || errors.As(err, new(*usageError)):
 		return exitBadInput
 	}
 	return exitFailed
@@ -121,6 +121,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newRollbackCommand(&opts, stdout, stderr),
 		newStatusCommand(&opts, stdout),
 		newHistoryCommand(&opts, stdout),
+		newSwitchCommand(&opts, stdout, stderr),
+		newDownCommand(&opts, stdout, stderr),
 		newDemoCommand(stdout, stderr),
 	)
 	return root

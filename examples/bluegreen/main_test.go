@@ -134,8 +134,8 @@ func TestDeployAndStatus(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "live slot: blue") {
 		t.Errorf("status after failed deploy: exit %d, output %q", code, stdout)
 	}
-	if strings.Contains(stdout, project+"-green") {
-		t.Errorf("the failed release's containers were not removed:\n%s", stdout)
+	if st := status(t, file, project); len(st.Slots) != 2 || len(st.Slots[1].Containers) != 0 {
+		t.Errorf("the failed release's containers were not removed: %+v", st.Slots)
 	}
 
 	if code, _, _ := cli(t, "deploy", "-f", file, "-p", project, "-e", "IMAGE_TAG=v2"); code != exitOK {
@@ -159,6 +159,41 @@ func TestDeployAndStatus(t *testing.T) {
 		t.Errorf("nginx serves %q after rollback, want v1", got)
 	}
 
+	// switch: only to a slot that runs and answers.
+	code, _, stderr = cli(t, "switch", "green", "-f", file, "-p", project)
+	if code != exitBadInput {
+		t.Errorf("switch to a stopped slot: exit %d, want %d", code, exitBadInput)
+	}
+	wantOneLine(t, stderr, "green is not running")
+	engine, err := bluegreen.NewCompose(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	if err := engine.Start(context.Background(), project+"-green", api.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = cli(t, "switch", "green", "--json", "-f", file, "-p", project)
+	if code != exitOK {
+		t.Fatalf("switch green: exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	for _, line := range lines {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Errorf("--json printed a line that is not JSON: %q", line)
+		}
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"phase":"result"`) || !strings.Contains(last, `"slot":"green"`) {
+		t.Errorf("--json result line: %s", last)
+	}
+	if got := body(t, ngx.URL+"/version"); got != "v2" {
+		t.Errorf("nginx serves %q after switch green, want v2", got)
+	}
+	if code, stdout, _ = cli(t, "switch", "blue", "-q", "-f", file, "-p", project); code != exitOK || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("switch -q: exit %d, output %q (want only the result line)", code, stdout)
+	}
+
 	// Another deploy holds the lock: exit 3 at once, naming the holder.
 	lock := filepath.Join(filepath.Dir(file), ".bluegreen", project+".lock")
 	f, err := os.OpenFile(lock, os.O_RDWR, 0)
@@ -175,6 +210,30 @@ func TestDeployAndStatus(t *testing.T) {
 		t.Errorf("deploy with the lock held: exit %d, want %d", code, exitLocked)
 	}
 	wantOneLine(t, stderr, "pid 4242 on deploybox since 2026-11-26T03:00:00Z")
+	f.Close() // releases the lock
+
+	// down keeps named volumes unless asked; both slots go.
+	if code, stdout, _ := cli(t, "down", "-f", file, "-p", project); code != exitOK || !strings.Contains(stdout, "named volumes kept") {
+		t.Errorf("down: exit %d, output %q", code, stdout)
+	}
+	for _, s := range status(t, file, project).Slots {
+		if len(s.Containers) != 0 {
+			t.Errorf("after down, %s still has %d container(s)", s.Slot, len(s.Containers))
+		}
+	}
+}
+
+func status(t *testing.T, file, project string) bluegreen.Status {
+	t.Helper()
+	code, stdout, _ := cli(t, "status", "--json", "-f", file, "-p", project)
+	if code != exitOK {
+		t.Fatalf("status --json: exit %d", code)
+	}
+	var st bluegreen.Status
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func body(t *testing.T, url string) string {

@@ -7,13 +7,15 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
 )
 
 func newStatusCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show which slot takes traffic and what runs in each slot",
+		Short: "Show which slot takes traffic, what runs in each slot, the shared services and recent releases",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, closeEngine, err := opts.deployer(cmd.Context(), cmd.ErrOrStderr())
@@ -30,35 +32,71 @@ func newStatusCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			fmt.Fprintf(stdout, "project %s, live slot: %s\n", st.Project, st.Active)
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SLOT\tPORT\tLIVE\tCONTAINER\tIMAGE\tSTATE")
-			for _, s := range st.Slots {
-				live := ""
-				if s.Live {
-					live = "yes"
-				}
-				if len(s.Containers) == 0 {
-					fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\n", s.Slot, s.Port, live)
-				}
-				for _, c := range s.Containers {
-					state := c.State
-					if c.Health != "" {
-						state += " (" + c.Health + ")"
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", s.Slot, s.Port, live, c.Name, c.Image, state)
-				}
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(st.History) > 0 {
-				fmt.Fprintln(stdout, "\nrecent releases:")
-				return printHistory(stdout, st.History)
-			}
-			return nil
+			return printStatus(stdout, st)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"project\": ..., \"active\": \"blue\"|\"green\"|\"\", \"slots\": [...]}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"project\": ..., \"active\": \"blue\"|\"green\"|\"\", \"slots\": [...], ...}")
 	return cmd
+}
+
+func printStatus(w io.Writer, st *bluegreen.Status) error {
+	fmt.Fprintf(w, "project %s, live slot: %s\n\n", st.Project, st.Active)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLOT\tLIVE\tPORT\tSTATE\tHEALTH\tRELEASE\tSINCE")
+	for _, s := range st.Slots {
+		live, release, since := "", "-", "-"
+		if s.Live {
+			live = "yes"
+		}
+		if r := s.Release; r != nil {
+			release = fmt.Sprintf("%d %s", r.ID, describeImages(r.Images))
+			since = r.Finished.Local().Format("2006-01-02 15:04:05")
+		}
+		state, health := summarize(s.Containers)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Slot, live, s.Port, state, health, release, since)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Shared) > 0 {
+		fmt.Fprintln(w, "\nshared services:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tCONTAINER\tIMAGE\tSTATE\tHEALTH")
+		for _, c := range st.Shared {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Service, c.Name, c.Image, c.State, dash(c.Health))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(st.History) > 0 {
+		fmt.Fprintln(w, "\nrecent releases:")
+		return printHistory(w, st.History)
+	}
+	return nil
+}
+
+// summarize gives one state and one health for a slot's containers: the
+// worst of them, or "-" when there are none.
+func summarize(cs []bluegreen.ContainerStatus) (state, health string) {
+	if len(cs) == 0 {
+		return "-", "-"
+	}
+	state, health = "running", "-"
+	for _, c := range cs {
+		if c.State != "running" {
+			state = c.State
+		}
+		if c.Health != "" && (health == "-" || c.Health != "healthy") {
+			health = c.Health
+		}
+	}
+	return state, health
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -1,0 +1,274 @@
+package bluegreentest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/compose/v2/pkg/api"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+)
+
+// SwitcherContract checks, in subtests, what the Deployer relies on from
+// every bluegreen.Switcher: no slot is active at first; Active reports the
+// slot of the last Switch that succeeded; a Switch that fails, whether it
+// refuses its input or fails on its own (for Switchers with a FailNext(error)
+// method, as Switcher has), leaves the routing as it was; and Drain, when
+// the Switcher is a Drainer, returns at once with nothing in flight.
+//
+// newSwitcher returns a fresh Switcher with no slot active; it is called
+// once per subtest. The slots' addresses are HTTP servers on 127.0.0.1 that
+// answer with their slot's name.
+func SwitcherContract(t *testing.T, newSwitcher func(t *testing.T) bluegreen.Switcher) {
+	addrs := map[bluegreen.Slot][]string{}
+	for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
+		srv := httptest.NewServer(imageHandler(slot.String()))
+		t.Cleanup(srv.Close)
+		addrs[slot] = []string{srv.Listener.Addr().String()}
+	}
+	switchTo := func(t *testing.T, sw bluegreen.Switcher, slot bluegreen.Slot) {
+		t.Helper()
+		if err := sw.Switch(t.Context(), slot, addrs[slot]); err != nil {
+			t.Fatalf("Switch(%s, %v): %v", slot, addrs[slot], err)
+		}
+	}
+
+	t.Run("NoSlotAtFirst", func(t *testing.T) {
+		wantActive(t, newSwitcher(t), bluegreen.None)
+	})
+	t.Run("ActiveIsTheLastSwitch", func(t *testing.T) {
+		sw := newSwitcher(t)
+		for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green, bluegreen.Green, bluegreen.Blue} {
+			switchTo(t, sw, slot)
+			wantActive(t, sw, slot)
+		}
+	})
+	t.Run("RefusedSwitchKeepsRouting", func(t *testing.T) {
+		sw := newSwitcher(t)
+		switchTo(t, sw, bluegreen.Blue)
+		for _, tc := range []struct {
+			slot  bluegreen.Slot
+			addrs []string
+		}{
+			{bluegreen.None, addrs[bluegreen.Green]},
+			{"red", addrs[bluegreen.Green]},
+			{bluegreen.Green, nil},
+			{bluegreen.Green, []string{"no port"}},
+		} {
+			if err := sw.Switch(t.Context(), tc.slot, tc.addrs); err == nil {
+				t.Errorf("Switch(%q, %q) = nil, want an error", tc.slot, tc.addrs)
+			}
+			wantActive(t, sw, bluegreen.Blue)
+		}
+	})
+	t.Run("FailedSwitchKeepsRouting", func(t *testing.T) {
+		sw := newSwitcher(t)
+		failer, ok := sw.(interface{ FailNext(error) })
+		if !ok {
+			t.Skipf("%T cannot be made to fail (no FailNext method)", sw)
+		}
+		switchTo(t, sw, bluegreen.Blue)
+		boom := errors.New("injected failure")
+		failer.FailNext(boom)
+		if err := sw.Switch(t.Context(), bluegreen.Green, addrs[bluegreen.Green]); !errors.Is(err, boom) {
+			t.Errorf("Switch after FailNext: %v, want %v", err, boom)
+		}
+		wantActive(t, sw, bluegreen.Blue)
+		switchTo(t, sw, bluegreen.Green) // the failure was for one call
+		wantActive(t, sw, bluegreen.Green)
+	})
+	t.Run("DrainWithNothingInFlight", func(t *testing.T) {
+		sw := newSwitcher(t)
+		dr, ok := sw.(bluegreen.Drainer)
+		if !ok {
+			t.Skipf("%T is not a Drainer", sw)
+		}
+		wantDrain(t, dr) // before any switch
+		switchTo(t, sw, bluegreen.Blue)
+		switchTo(t, sw, bluegreen.Green)
+		wantDrain(t, dr)
+	})
+	t.Run("ActiveWhileSwitching", func(t *testing.T) {
+		sw := newSwitcher(t)
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if slot, err := sw.Active(t.Context()); err != nil || (slot != bluegreen.None && slot != bluegreen.Blue && slot != bluegreen.Green) {
+						t.Errorf("Active while switching = %q, %v", slot, err)
+						return
+					}
+				}
+			})
+		}
+		for i := range 6 {
+			switchTo(t, sw, []bluegreen.Slot{bluegreen.Blue, bluegreen.Green}[i%2])
+		}
+		close(stop)
+		wg.Wait()
+		wantActive(t, sw, bluegreen.Green)
+	})
+}
+
+func wantActive(t *testing.T, sw bluegreen.Switcher, want bluegreen.Slot) {
+	t.Helper()
+	got, err := sw.Active(t.Context())
+	if err != nil {
+		t.Fatalf("Active: %v", err)
+	}
+	if got != want {
+		t.Errorf("Active = %s, want %s", got, want)
+	}
+}
+
+// drainPrompt is how long a Drain with nothing in flight may take.
+const drainPrompt = time.Second
+
+func wantDrain(t *testing.T, dr bluegreen.Drainer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*drainPrompt)
+	defer cancel()
+	start := time.Now()
+	if err := dr.Drain(ctx); err != nil {
+		t.Fatalf("Drain with nothing in flight: %v", err)
+	}
+	if took := time.Since(start); took > drainPrompt {
+		t.Errorf("Drain with nothing in flight took %s, want at most %s", took, drainPrompt)
+	}
+}
+
+// ComposeContract checks, in subtests, what the Deployer relies on from a
+// bluegreen.Compose: a project without containers lists none and can be
+// stopped and taken down, but not started (api.ErrNotFound); Up runs one
+// container per service, named <project>-<service>-1, with the service's
+// image and compose's project and service labels; Ps lists the running
+// containers, or all with PsOptions.All, of the services asked for; Stop
+// keeps the containers, exited; Start runs them again; Logs reads them;
+// Down removes them.
+//
+// newProject returns a project that is not up, under a name no other test
+// uses, whose services keep running once started and carry the labels the
+// compose CLI sets (bluegreen's slot projects do; pkg/compose's Up needs
+// them to find its containers again). The subtests take their projects
+// down when they end.
+func ComposeContract(t *testing.T, c bluegreen.Compose, newProject func(t *testing.T) *types.Project) {
+	up := func(t *testing.T) *types.Project {
+		t.Helper()
+		p := newProject(t)
+		t.Cleanup(func() { _ = c.Down(context.WithoutCancel(t.Context()), p.Name, api.DownOptions{RemoveOrphans: true}) })
+		err := c.Up(t.Context(), p, api.UpOptions{
+			Create: api.CreateOptions{RemoveOrphans: true, Recreate: api.RecreateForce, QuietPull: true, AssumeYes: true},
+			Start:  api.StartOptions{Project: p},
+		})
+		if err != nil {
+			t.Fatalf("Up %s: %v", p.Name, err)
+		}
+		return p
+	}
+
+	t.Run("ProjectWithoutContainers", func(t *testing.T) {
+		name := newProject(t).Name
+		wantContainers(t, c, name, api.PsOptions{All: true}, nil)
+		if err := c.Stop(t.Context(), name, api.StopOptions{}); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+		if err := c.Down(t.Context(), name, api.DownOptions{RemoveOrphans: true}); err != nil {
+			t.Errorf("Down: %v", err)
+		}
+		if err := c.Start(t.Context(), name, api.StartOptions{}); !errors.Is(err, api.ErrNotFound) {
+			t.Errorf("Start: %v, want an error wrapping %v", err, api.ErrNotFound)
+		}
+	})
+	t.Run("Lifecycle", func(t *testing.T) {
+		p := up(t)
+		running := expected(p, "running")
+		wantContainers(t, c, p.Name, api.PsOptions{}, running)
+		wantContainers(t, c, p.Name, api.PsOptions{All: true}, running)
+
+		if err := c.Stop(t.Context(), p.Name, api.StopOptions{}); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		wantContainers(t, c, p.Name, api.PsOptions{}, nil)
+		wantContainers(t, c, p.Name, api.PsOptions{All: true}, expected(p, "exited"))
+
+		if err := c.Start(t.Context(), p.Name, api.StartOptions{}); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		wantContainers(t, c, p.Name, api.PsOptions{}, running)
+		if err := c.Logs(t.Context(), p.Name, discardLogs{}, api.LogOptions{Tail: "5"}); err != nil {
+			t.Errorf("Logs: %v", err)
+		}
+
+		if err := c.Down(t.Context(), p.Name, api.DownOptions{RemoveOrphans: true}); err != nil {
+			t.Fatalf("Down: %v", err)
+		}
+		wantContainers(t, c, p.Name, api.PsOptions{All: true}, nil)
+	})
+	t.Run("PsOfOneService", func(t *testing.T) {
+		p := up(t)
+		all := expected(p, "running")
+		one := all[0].Service
+		wantContainers(t, c, p.Name, api.PsOptions{Services: []string{one}}, all[:1])
+		if err := c.Stop(t.Context(), p.Name, api.StopOptions{Services: []string{one}}); err != nil {
+			t.Fatalf("Stop %s: %v", one, err)
+		}
+		wantContainers(t, c, p.Name, api.PsOptions{Services: []string{one}}, nil)
+		all[0].State = "exited"
+		wantContainers(t, c, p.Name, api.PsOptions{All: true, Services: []string{one}}, all[:1])
+		wantContainers(t, c, p.Name, api.PsOptions{All: true}, all)
+	})
+}
+
+// wantContainer is what the contract expects of one container.
+type wantContainer struct {
+	Name, Service, Image, State string
+}
+
+// expected returns one container per service of p, sorted by name.
+func expected(p *types.Project, state string) []wantContainer {
+	var out []wantContainer
+	for name, svc := range p.Services {
+		out = append(out, wantContainer{Name: p.Name + "-" + name + "-1", Service: name, Image: svc.Image, State: state})
+	}
+	slices.SortFunc(out, func(a, b wantContainer) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+func wantContainers(t *testing.T, c bluegreen.Compose, project string, opts api.PsOptions, want []wantContainer) {
+	t.Helper()
+	cs, err := c.Ps(t.Context(), project, opts)
+	if err != nil {
+		t.Fatalf("Ps %s %+v: %v", project, opts, err)
+	}
+	var got []wantContainer
+	for _, s := range cs {
+		got = append(got, wantContainer{Name: s.Name, Service: s.Service, Image: s.Image, State: s.State})
+		if s.Project != project || s.Labels[api.ProjectLabel] != project || s.Labels[api.ServiceLabel] != s.Service {
+			t.Errorf("Ps %s: container %s: project %q, labels %s=%q %s=%q; want the project and service", project, s.Name,
+				s.Project, api.ProjectLabel, s.Labels[api.ProjectLabel], api.ServiceLabel, s.Labels[api.ServiceLabel])
+		}
+	}
+	slices.SortFunc(got, func(a, b wantContainer) int { return cmp.Compare(a.Name, b.Name) })
+	if !slices.Equal(got, want) {
+		t.Errorf("Ps %s %+v:\n got  %+v\n want %+v", project, opts, got, want)
+	}
+}
+
+type discardLogs struct{}
+
+func (discardLogs) Log(string, string)    {}
+func (discardLogs) Err(string, string)    {}
+func (discardLogs) Status(string, string) {}
