@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,25 +112,25 @@ type NginxConfig struct {
 type rawConfig struct {
 	Service       string     `json:"service"`
 	Services      []string   `json:"services"`
-	Port          int        `json:"port"`
-	Slots         *SlotPorts `json:"slots"`
+	Port          number     `json:"port"`
+	Slots         *rawSlots  `json:"slots"`
 	Health        *rawHealth `json:"health"`
 	DrainTimeout  string     `json:"drain_timeout"`
 	Nginx         *rawNginx  `json:"nginx"`
 	VerifyURL     string     `json:"verify_url"`
 	VerifyTimeout string     `json:"verify_timeout"`
-	KeepRetired   *bool      `json:"keep_retired"`
+	KeepRetired   *boolean   `json:"keep_retired"`
 	StateDir      string     `json:"state_dir"`
 }
 
 type rawHealth struct {
-	Path             string `json:"path"`
-	Host             string `json:"host"`
-	Status           int    `json:"status"`
-	TCP              bool   `json:"tcp"`
-	Interval         string `json:"interval"`
-	Timeout          string `json:"timeout"`
-	HealthyThreshold int    `json:"healthy_threshold"`
+	Path             string  `json:"path"`
+	Host             string  `json:"host"`
+	Status           number  `json:"status"`
+	TCP              boolean `json:"tcp"`
+	Interval         string  `json:"interval"`
+	Timeout          string  `json:"timeout"`
+	HealthyThreshold number  `json:"healthy_threshold"`
 }
 
 type rawNginx struct {
@@ -138,6 +139,55 @@ type rawNginx struct {
 	Conf         string `json:"conf"`
 	Prefix       string `json:"prefix"`
 	Binary       string `json:"binary"`
+}
+
+type rawSlots struct {
+	Blue  number `json:"blue"`
+	Green number `json:"green"`
+}
+
+// number is an integer of x-bluegreen, which may also be a string: after
+// interpolation ("${BLUE_PORT:-8081}") compose leaves one in extensions.
+type number int
+
+func (n *number) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		*n = number(v)
+		return nil
+	}
+	var v int
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("%s is not a whole number", b)
+	}
+	*n = number(v)
+	return nil
+}
+
+// boolean is a true/false of x-bluegreen, which may also be a string, as
+// number may.
+type boolean bool
+
+func (v *boolean) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		parsed, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		*v = boolean(parsed)
+		return nil
+	}
+	var parsed bool
+	if err := json.Unmarshal(b, &parsed); err != nil {
+		return fmt.Errorf("%s is not true or false", b)
+	}
+	*v = boolean(parsed)
+	return nil
 }
 
 // configFromProject reads x-bluegreen from a loaded project, fills in the
@@ -159,18 +209,18 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		Project:       p.Name,
 		Service:       raw.Service,
 		Services:      raw.Services,
-		Port:          raw.Port,
+		Port:          int(raw.Port),
 		Slots:         SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
 		DrainTimeout:  DefaultDrainTimeout,
 		Health:        HealthConfig{Path: DefaultHealthPath},
 		Nginx:         NginxConfig{Upstream: DefaultUpstream, Binary: DefaultNginxBinary},
 		VerifyURL:     raw.VerifyURL,
 		VerifyTimeout: DefaultVerifyTimeout,
-		KeepRetired:   raw.KeepRetired == nil || *raw.KeepRetired,
+		KeepRetired:   raw.KeepRetired == nil || bool(*raw.KeepRetired),
 		StateDir:      raw.StateDir,
 	}
 	if raw.Slots != nil {
-		cfg.Slots = *raw.Slots
+		cfg.Slots = SlotPorts{Blue: int(raw.Slots.Blue), Green: int(raw.Slots.Green)}
 	}
 	var errs []string
 	duration := func(key, v string, dst *time.Duration) {
@@ -192,8 +242,8 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		}
 		duration("health.interval", h.Interval, &cfg.Health.Interval)
 		duration("health.timeout", h.Timeout, &cfg.Health.Timeout)
-		cfg.Health.HealthyThreshold = h.HealthyThreshold
-		cfg.Health.Host, cfg.Health.Status, cfg.Health.TCP = h.Host, h.Status, h.TCP
+		cfg.Health.HealthyThreshold = int(h.HealthyThreshold)
+		cfg.Health.Host, cfg.Health.Status, cfg.Health.TCP = h.Host, int(h.Status), bool(h.TCP)
 	}
 	if n := raw.Nginx; n != nil {
 		cfg.Nginx.Conf, cfg.Nginx.Prefix = n.Conf, n.Prefix

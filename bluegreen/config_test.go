@@ -311,3 +311,26 @@ x-bluegreen: {service: web, services: [worker], port: 8000}
 		t.Error("the base project must own (create) the volume")
 	}
 }
+
+func TestLoadConfigInterpolatedNumbers(t *testing.T) {
+	src := writeCompose(t, `
+services: {web: {image: app}}
+x-bluegreen:
+  port: ${APP_PORT:-8000}
+  slots: {blue: "${BLUE_PORT:-9001}", green: "${GREEN_PORT}"}
+  health: {healthy_threshold: "3", tcp: "${TCP:-true}"}
+  keep_retired: "false"
+`)
+	src.Env = []string{"GREEN_PORT=9002"}
+	cfg, err := LoadConfig(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != 8000 || cfg.Slots != (SlotPorts{Blue: 9001, Green: 9002}) || cfg.Health.HealthyThreshold != 3 || !cfg.Health.TCP || cfg.KeepRetired {
+		t.Errorf("interpolated values read as %+v", cfg)
+	}
+	src = writeCompose(t, "services: {web: {image: app}}\nx-bluegreen: {port: eighty}\n")
+	if _, err := LoadConfig(context.Background(), src); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), `"eighty" is not a whole number`) {
+		t.Errorf("err = %v", err)
+	}
+}

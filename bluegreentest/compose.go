@@ -28,8 +28,8 @@ import (
 // finish, as an app that handles SIGTERM would.
 //
 // The zero value is ready to use; its methods are safe for concurrent use.
-// Up always recreates the project's containers; scale, networks, volumes
-// and dependencies are not modelled.
+// Scale, networks, volumes, dependencies and healthchecks are not
+// modelled.
 type Compose struct {
 	mu       sync.Mutex
 	images   map[string]Image
@@ -98,12 +98,14 @@ func (f *Compose) missingImages(project *types.Project) error {
 	return errors.Join(errs...)
 }
 
-// Up replaces the containers of the project's services with new ones and
-// starts them; with options.Create.RemoveOrphans it also removes those of
-// services the project no longer has. It fails before it changes anything
-// when an image is Missing, and when a container cannot bind its port it
-// stays created, as with Docker.
-func (f *Compose) Up(ctx context.Context, project *types.Project, options api.UpOptions) error {
+// Up creates and starts the containers of the project's services. An
+// existing container is replaced when options.Create.Recreate is "force",
+// or, by default ("diverged"), when its service's configuration changed;
+// else it is started if it was stopped. With options.Create.RemoveOrphans
+// the containers of services the project no longer has are removed. Up
+// fails before it changes anything when an image is Missing; a container
+// that cannot bind its port stays created, as with Docker.
+func (f *Compose) Up(_ context.Context, project *types.Project, options api.UpOptions) error {
 	if project == nil {
 		return fmt.Errorf("up: %w: no project", ErrInvalid)
 	}
@@ -112,12 +114,15 @@ func (f *Compose) Up(ctx context.Context, project *types.Project, options api.Up
 		f.mu.Unlock()
 		return fmt.Errorf("up %s: %w", project.Name, err)
 	}
-	old := f.containersOf(project.Name, nil)
-	if !options.Create.RemoveOrphans {
-		old = slices.DeleteFunc(old, func(c *container) bool { _, ok := project.Services[c.sum.Service]; return !ok })
+	var replaced []*container
+	for _, c := range f.containersOf(project.Name, nil) {
+		svc, ok := project.Services[c.sum.Service]
+		if (!ok && options.Create.RemoveOrphans) || (ok && c.diverged(svc, options.Create.Recreate)) {
+			replaced = append(replaced, c)
+		}
 	}
 	f.mu.Unlock()
-	f.remove(project.Name, old, nil)
+	f.remove(project.Name, replaced, nil)
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -129,10 +134,15 @@ func (f *Compose) Up(ctx context.Context, project *types.Project, options api.Up
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(project.Services)) {
-		f.ids++
-		c := newContainer(f.ids, project.Name, name, project.Services[name])
-		f.projects[project.Name][name] = c
-		errs = append(errs, c.start(f.images[c.sum.Image]))
+		c := f.projects[project.Name][name]
+		if c == nil {
+			f.ids++
+			c = newContainer(f.ids, project.Name, name, project.Services[name])
+			f.projects[project.Name][name] = c
+		}
+		if c.sum.State != stateRunning {
+			errs = append(errs, c.start(f.images[c.sum.Image]))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("up %s: %w", project.Name, err)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -27,7 +28,7 @@ const (
 // container is one fake container and, while it runs, its HTTP servers.
 type container struct {
 	sum     api.ContainerSummary
-	ports   []types.ServicePortConfig
+	svc     types.ServiceConfig // as created
 	servers []*server
 }
 
@@ -63,8 +64,21 @@ func newContainer(id int, project, service string, svc types.ServiceConfig) *con
 			Status:  "Created",
 			Labels:  labels,
 		},
-		ports: slices.Clone(svc.Ports),
+		svc: svc,
 	}
+}
+
+// diverged reports whether Up replaces the container with one for svc,
+// under the recreate policy (api.RecreateForce, RecreateNever, or
+// RecreateDiverged, the default).
+func (c *container) diverged(svc types.ServiceConfig, policy string) bool {
+	switch policy {
+	case api.RecreateForce:
+		return true
+	case api.RecreateNever:
+		return false
+	}
+	return !reflect.DeepEqual(c.svc, svc)
 }
 
 // start runs the container as img says: it exits at once when img
@@ -83,7 +97,7 @@ func (c *container) start(img Image) error {
 		servers []*server
 		pubs    api.PortPublishers
 	)
-	for _, p := range c.ports {
+	for _, p := range c.svc.Ports {
 		if p.Protocol != "" && p.Protocol != "tcp" {
 			continue
 		}

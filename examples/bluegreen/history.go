@@ -19,6 +19,9 @@ func newHistoryCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 		Short: "List the project's releases: slot, images, start, duration, outcome and reason",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.fromEnv(); err != nil {
+				return err
+			}
 			cfg, err := bluegreen.LoadConfig(cmd.Context(), opts.source(), opts.override)
 			if err != nil {
 				return err

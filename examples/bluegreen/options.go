@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -39,12 +40,12 @@ func (o *globalOptions) install(cmd *cobra.Command) {
 	f.StringArrayVar(&o.envFiles, "env-file", nil, "env file used instead of .env (repeatable)")
 	f.StringVarP(&o.dockerHost, "host", "H", "", "docker daemon address (default: DOCKER_HOST, then the docker context)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print the library's log lines on stderr")
-	f.StringVar(&o.service, "service", "", "override x-bluegreen service")
-	f.StringVar(&o.upstreamFile, "upstream-file", "", "override x-bluegreen nginx.upstream_file")
-	f.StringVar(&o.nginxConf, "nginx-conf", "", "override x-bluegreen nginx.conf (nginx -c)")
-	f.StringVar(&o.nginxPrefix, "nginx-prefix", "", "override x-bluegreen nginx.prefix (nginx -p)")
-	f.DurationVar(&o.healthTime, "health-timeout", 0, "override x-bluegreen health.timeout")
-	f.DurationVar(&o.drainTime, "drain-timeout", 0, "override x-bluegreen drain_timeout")
+	f.StringVar(&o.service, "service", "", "override x-bluegreen service (env BLUEGREEN_SERVICE)")
+	f.StringVar(&o.upstreamFile, "upstream-file", "", "override x-bluegreen nginx.upstream_file (env BLUEGREEN_UPSTREAM_FILE)")
+	f.StringVar(&o.nginxConf, "nginx-conf", "", "override x-bluegreen nginx.conf (nginx -c) (env BLUEGREEN_NGINX_CONF)")
+	f.StringVar(&o.nginxPrefix, "nginx-prefix", "", "override x-bluegreen nginx.prefix (nginx -p) (env BLUEGREEN_NGINX_PREFIX)")
+	f.DurationVar(&o.healthTime, "health-timeout", 0, "override x-bluegreen health.timeout (env BLUEGREEN_HEALTH_TIMEOUT)")
+	f.DurationVar(&o.drainTime, "drain-timeout", 0, "override x-bluegreen drain_timeout (env BLUEGREEN_DRAIN_TIMEOUT)")
 }
 
 func (o *globalOptions) source() bluegreen.Source {
@@ -54,6 +55,9 @@ func (o *globalOptions) source() bluegreen.Source {
 // deployer loads the configuration, applies the flag overrides and connects
 // to the engine. The returned function closes the engine's client.
 func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegreen.Deployer, func(), error) {
+	if err := o.fromEnv(); err != nil {
+		return nil, nil, err
+	}
 	src := o.source()
 	cfg, err := bluegreen.LoadConfig(ctx, src, o.override)
 	if err != nil {
@@ -74,6 +78,40 @@ func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegr
 		Config:   cfg,
 		Logger:   logger,
 	}, func() { _ = backend.Close() }, nil
+}
+
+// fromEnv fills the overrides that no flag set from BLUEGREEN_* variables:
+// flags win over the environment, which wins over x-bluegreen.
+func (o *globalOptions) fromEnv() error {
+	for _, v := range []struct {
+		name string
+		dst  *string
+	}{
+		{"BLUEGREEN_SERVICE", &o.service},
+		{"BLUEGREEN_UPSTREAM_FILE", &o.upstreamFile},
+		{"BLUEGREEN_NGINX_CONF", &o.nginxConf},
+		{"BLUEGREEN_NGINX_PREFIX", &o.nginxPrefix},
+	} {
+		if *v.dst == "" {
+			*v.dst = os.Getenv(v.name)
+		}
+	}
+	for _, v := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"BLUEGREEN_HEALTH_TIMEOUT", &o.healthTime},
+		{"BLUEGREEN_DRAIN_TIMEOUT", &o.drainTime},
+	} {
+		if env := os.Getenv(v.name); *v.dst == 0 && env != "" {
+			d, err := time.ParseDuration(env)
+			if err != nil {
+				return &usageError{fmt.Errorf("%s=%q is not a duration", v.name, env)}
+			}
+			*v.dst = d
+		}
+	}
+	return nil
 }
 
 // override applies the flags that override x-bluegreen keys.

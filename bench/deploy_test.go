@@ -1,0 +1,159 @@
+// Package bench_test measures one bluegreen deploy against the naive
+// procedure of shared/docs/zero-downtime.md (start, sleep 10 s, switch,
+// remove the old slot at once), both on the real Docker engine and a real
+// private nginx, under load through that nginx. See README.md.
+//
+//	go test -run '^$' -bench BenchmarkDeploy -benchtime 5x ./bench/
+//
+// Only the benchmark touches Docker; `go test ./...` without -bench runs the
+// fast unit test of the table alone.
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+)
+
+const (
+	image      = "bluegreen-testapp:bench"
+	bootDelay  = 2 * time.Second  // the test app answers this long after its start
+	naiveSleep = 10 * time.Second // the naive script's fixed sleep
+	warmUp     = 500 * time.Millisecond
+	tail       = 500 * time.Millisecond // late failures of a deploy still count
+)
+
+func TestMain(m *testing.M) {
+	logrus.SetOutput(io.Discard) // compose's own warnings
+	os.Exit(m.Run())
+}
+
+// BenchmarkDeploy runs b.N deploys of bluegreen, then b.N of the naive
+// procedure, each under the same load, and logs the comparison table.
+// Environment: BENCH_WORKERS fixes the load (0: none, e.g. for a CPU
+// profile of the deploy alone); BENCH_HEALTH_INTERVAL sets x-bluegreen's
+// health.interval (default: the library's).
+func BenchmarkDeploy(b *testing.B) {
+	w := newWorld(b)
+	var ours, naive []sample
+	b.Run("bluegreen", func(b *testing.B) {
+		for b.Loop() {
+			ours = append(ours, w.deployOurs(b))
+		}
+		reportMetrics(b, ours)
+	})
+	b.Run("naive", func(b *testing.B) {
+		for b.Loop() {
+			naive = append(naive, w.deployNaive(b))
+		}
+		reportMetrics(b, naive)
+	})
+	b.Log("\n" + table(w.workers, ours, naive))
+}
+
+// world is what both procedures deploy against: one engine client, and per
+// procedure a private nginx, two slot ports and a compose file.
+type world struct {
+	engine  *bluegreen.Engine
+	workers int
+	release int // numbers the VERSION of each deploy
+	ours    procedure
+	naive   procedure
+}
+
+type procedure struct {
+	project string
+	file    string
+	nginx   *testutil.NginxServer
+	ports   bluegreen.SlotPorts
+	live    bluegreen.Slot
+}
+
+func newWorld(b *testing.B) *world {
+	b.Helper()
+	testutil.RequireDocker(b)
+	testutil.RequireNginx(b)
+	testutil.Image(b, image)
+	ctx := context.Background()
+	start := time.Now()
+	engine, err := bluegreen.NewCompose(ctx, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("NewCompose (engine client start-up, once per process): %v", time.Since(start).Round(time.Millisecond))
+	b.Cleanup(func() { _ = engine.Close() })
+	id := time.Now().UnixNano() % 1_000_000
+	w := &world{engine: engine}
+	w.ours = newProcedure(b, fmt.Sprintf("bgbench%d", id), oursFile)
+	w.naive = newProcedure(b, fmt.Sprintf("bgnaive%d", id), func(procedure) string { return naiveFile })
+	w.setupOurs(b)
+	w.setupNaive(b)
+	w.workers = calibrate(b, w.ours.nginx.URL+"/version")
+	return w
+}
+
+// newProcedure starts a private nginx, picks two slot ports and writes the
+// compose file that render makes of them.
+func newProcedure(b *testing.B, project string, render func(procedure) string) procedure {
+	b.Helper()
+	p := procedure{project: project, nginx: testutil.Nginx(b)}
+	for _, port := range []*int{&p.ports.Blue, &p.ports.Green} {
+		var err error
+		if *port, err = testutil.FreePort(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.file = filepath.Join(b.TempDir(), "compose.yaml")
+	if err := os.WriteFile(p.file, []byte(render(p)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+func healthInterval() string {
+	if v := os.Getenv("BENCH_HEALTH_INTERVAL"); v != "" {
+		return ", interval: " + v
+	}
+	return ""
+}
+
+// calibrate finds the highest load nginx sustains here: 2 s of 8, 16 and 32
+// keep-alive workers against the live release; the count with the best
+// throughput and no failure wins.
+func calibrate(b *testing.B, url string) int {
+	b.Helper()
+	if v, ok := os.LookupEnv("BENCH_WORKERS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("BENCH_WORKERS=%q: want a count", v)
+		}
+		b.Logf("load: %d workers (BENCH_WORKERS)", n)
+		return n
+	}
+	best, bestRate := 0, 0.0
+	for _, n := range []int{8, 16, 32} {
+		g := testutil.StartLoad(url, testutil.LoadOptions{Workers: n})
+		time.Sleep(2 * time.Second)
+		res := g.Stop()
+		rate := float64(res.Sent) / res.Duration.Seconds()
+		b.Logf("load calibration, %d workers: %s", n, res)
+		if res.Failed == 0 && rate > bestRate {
+			best, bestRate = n, rate
+		}
+	}
+	if best == 0 {
+		b.Fatal("load calibration: every worker count saw failures")
+	}
+	b.Logf("load: %d workers (%.0f req/s, the best without failures)", best, bestRate)
+	return best
+}

@@ -1,0 +1,137 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+)
+
+// sample is one deploy, either procedure.
+type sample struct {
+	ready    time.Duration // deploy start to the new release's first answer on its slot port
+	toSwitch time.Duration // deploy start to the end of the switch step
+	total    time.Duration
+	steps    map[string]time.Duration
+	sent     int64 // requests through nginx from deploy start to its end + tail
+	failed   int64
+	rate     float64 // sent per second in that window
+	failures map[string]int64
+}
+
+func (s sample) String() string {
+	return fmt.Sprintf("ready=%v to-switch=%v total=%v sent=%d failed=%d %v (%.0f req/s)",
+		s.ready.Round(time.Millisecond), s.toSwitch.Round(time.Millisecond), s.total.Round(time.Millisecond),
+		s.sent, s.failed, s.failures, s.rate)
+}
+
+// measurement runs the load through nginx and a probe of the new slot's
+// port around one deploy.
+type measurement struct {
+	load   *testutil.LoadGenerator
+	before testutil.LoadResult
+	cancel context.CancelFunc
+	done   chan time.Time // the first answer of the new slot (zero: none)
+}
+
+// measure starts the load (w.workers keep-alive clients to url) and a probe
+// of http://127.0.0.1:port/healthz every 10 ms, and lets the load run for
+// warmUp before the deploy begins.
+func (w *world) measure(b *testing.B, url string, port int) *measurement {
+	b.Helper()
+	m := &measurement{done: make(chan time.Time, 1)}
+	if w.workers > 0 {
+		m.load = testutil.LoadWith(b, url, testutil.LoadOptions{Workers: w.workers})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go firstAnswer(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), m.done)
+	time.Sleep(warmUp)
+	if m.load != nil {
+		m.before = m.load.Snapshot()
+	}
+	return m
+}
+
+// finish lets the load run for tail after the deploy, stops it and returns
+// what happened between start and end + tail.
+func (m *measurement) finish(start, end time.Time) sample {
+	time.Sleep(tail)
+	m.cancel()
+	s := sample{total: end.Sub(start), steps: map[string]time.Duration{}, failures: map[string]int64{}}
+	if ready := <-m.done; !ready.IsZero() {
+		s.ready = ready.Sub(start)
+	}
+	if m.load == nil {
+		return s
+	}
+	after := m.load.Stop()
+	s.sent = after.Sent - m.before.Sent
+	s.failed = after.Failed - m.before.Failed
+	s.rate = float64(s.sent) / (after.Duration - m.before.Duration).Seconds()
+	for k, v := range after.Failures {
+		if d := v - m.before.Failures[k]; d > 0 {
+			s.failures[k] = d
+		}
+	}
+	return s
+}
+
+// firstAnswer sends the time url first answered 200, or the zero time when
+// ctx ended first.
+func firstAnswer(ctx context.Context, url string, done chan<- time.Time) {
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				done <- time.Now()
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			done <- time.Time{}
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+var getClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
+
+// get returns the trimmed body of a 200 answer, else "".
+func get(url string) string {
+	resp, err := getClient.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return strings.TrimSpace(string(body))
+}
+
+// wantServing checks that nginx serves version after a deploy.
+func wantServing(b *testing.B, url, version string) {
+	b.Helper()
+	var got string
+	for range 10 { // the naive reload is not confirmed: give it a moment
+		if got = get(url + "/version"); got == version {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Fatalf("nginx serves %q after the deploy, want %q", got, version)
+}

@@ -1,0 +1,214 @@
+package bluegreentest_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/compose/v2/pkg/api"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/bluegreentest"
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+	"github.com/bluegreen-dev/bluegreen/proxy"
+)
+
+const shopFile = `name: shop
+services:
+  web:
+    image: shop:${TAG:?}
+    ports: ["8000"]
+  worker:
+    image: worker:${TAG:?}
+x-bluegreen:
+  service: web
+  port: 8000
+  slots: {blue: %d, green: %d}
+  health: {path: /healthz, interval: 10ms, timeout: 5s, healthy_threshold: 2}
+  drain_timeout: 5s
+  state_dir: state
+`
+
+// shop is a project deployed with the fake Compose, through sw.
+type shop struct {
+	t       *testing.T
+	compose *bluegreentest.Compose
+	sw      bluegreen.Switcher
+	src     bluegreen.Source
+	cfg     bluegreen.Config
+}
+
+func newShop(t *testing.T, sw bluegreen.Switcher) *shop {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(shopFile, freePort(t), freePort(t))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := bluegreen.Source{Files: []string{file}, Env: []string{"TAG=v1"}}
+	cfg, err := bluegreen.LoadConfig(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &shop{t: t, compose: &bluegreentest.Compose{}, sw: sw, src: src, cfg: cfg}
+	t.Cleanup(func() {
+		for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
+			_ = s.compose.Down(t.Context(), "shop-"+slot.String(), api.DownOptions{})
+		}
+	})
+	return s
+}
+
+func (s *shop) deploy(tag string) (*bluegreen.Report, error) {
+	src := s.src
+	src.Env = []string{"TAG=" + tag}
+	d := &bluegreen.Deployer{Compose: s.compose, Switcher: s.sw, Source: src, Config: s.cfg}
+	return d.Deploy(s.t.Context())
+}
+
+// wantSlot checks the state of the containers of slot ("" for none).
+func (s *shop) wantSlot(slot bluegreen.Slot, tag, state string) {
+	s.t.Helper()
+	cs, err := s.compose.Ps(s.t.Context(), "shop-"+slot.String(), api.PsOptions{All: true})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cs {
+		got = append(got, c.Image+" "+c.State)
+	}
+	var want []string
+	if state != "" {
+		want = []string{"shop:" + tag + " " + state, "worker:" + tag + " " + state}
+	}
+	if !cmp.Equal(got, want) {
+		s.t.Errorf("slot %s: %q, want %q", slot, got, want)
+	}
+}
+
+func (s *shop) addr(slot bluegreen.Slot) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.Slots.Port(slot)))
+}
+
+func wantStepError(t *testing.T, err error, step bluegreen.Step, live bluegreen.Slot, cause error) {
+	t.Helper()
+	var se *bluegreen.StepError
+	if !errors.As(err, &se) || se.Step != step || se.Live != live || !errors.Is(err, cause) {
+		t.Fatalf("Deploy = %v, want a StepError at %s, traffic on %s, wrapping %v", err, step, live, cause)
+	}
+}
+
+func TestDeployerWithFakes(t *testing.T) {
+	sw := &bluegreentest.Switcher{}
+	s := newShop(t, sw)
+	wantSwitches := func(want ...bluegreen.Slot) {
+		t.Helper()
+		var got []string
+		for _, c := range sw.Calls() {
+			got = append(got, fmt.Sprintf("%s %v %v", c.Slot, c.Addrs, c.Err))
+		}
+		var wantCalls []string
+		for _, slot := range want {
+			wantCalls = append(wantCalls, fmt.Sprintf("%s [%s] <nil>", slot, s.addr(slot)))
+		}
+		if diff := cmp.Diff(wantCalls, got); diff != "" {
+			t.Errorf("switches (-want +got):\n%s", diff)
+		}
+	}
+
+	// First deploy: blue.
+	r, err := s.deploy("v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.From != bluegreen.None || r.To != bluegreen.Blue {
+		t.Errorf("first deploy: %s -> %s, want none -> blue", r.From, r.To)
+	}
+	wantSwitches(bluegreen.Blue)
+	s.wantSlot(bluegreen.Blue, "v1", "running")
+	if code, body := get(t, "http://"+s.addr(bluegreen.Blue)+"/"); code != http.StatusOK || body != "shop:v1" {
+		t.Errorf("blue answers %d %q, want 200 shop:v1", code, body)
+	}
+
+	// Second: green; blue is stopped and kept, after a drain.
+	if r, err = s.deploy("v2"); err != nil {
+		t.Fatal(err)
+	}
+	if r.From != bluegreen.Blue || r.To != bluegreen.Green {
+		t.Errorf("second deploy: %s -> %s, want blue -> green", r.From, r.To)
+	}
+	wantSwitches(bluegreen.Blue, bluegreen.Green)
+	s.wantSlot(bluegreen.Green, "v2", "running")
+	s.wantSlot(bluegreen.Blue, "v1", "exited")
+	if n := sw.Drains(); n != 1 {
+		t.Errorf("Drain called %d times, want 1", n)
+	}
+
+	// A release that crashes fails at once at wait-healthy; traffic stays.
+	s.compose.SetImage("shop:v3", bluegreentest.Image{Crash: true, ExitCode: 3, Logs: []string{"panic: boom"}})
+	start := time.Now()
+	_, err = s.deploy("v3")
+	wantStepError(t, err, bluegreen.StepWaitHealthy, bluegreen.Green, bluegreen.ErrUnhealthy)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a crash took %s to fail the deploy, want it at once", took)
+	}
+	if !strings.Contains(err.Error(), "panic: boom") {
+		t.Errorf("error %q does not carry the release's last log line", err)
+	}
+	wantSwitches(bluegreen.Blue, bluegreen.Green)
+	s.wantSlot(bluegreen.Blue, "", "")
+	s.wantSlot(bluegreen.Green, "v2", "running")
+
+	// A switch the proxy refuses: the new release is removed; traffic stays.
+	refused := errors.New("proxy refused the new routing")
+	sw.FailNext(refused)
+	_, err = s.deploy("v4")
+	wantStepError(t, err, bluegreen.StepSwitch, bluegreen.Green, refused)
+	if active, _ := sw.Active(t.Context()); active != bluegreen.Green {
+		t.Errorf("Active after a failed switch = %s, want green", active)
+	}
+	s.wantSlot(bluegreen.Blue, "", "")
+	s.wantSlot(bluegreen.Green, "v2", "running")
+}
+
+// TestDeployUnderLoadThroughProxy deploys with the fake Compose behind the
+// in-process proxy while clients send requests without pause: none fails.
+func TestDeployUnderLoadThroughProxy(t *testing.T) {
+	p := &proxy.Switcher{}
+	front := httptest.NewServer(p)
+	t.Cleanup(front.Close)
+	s := newShop(t, p)
+	if _, err := s.deploy("v1"); err != nil {
+		t.Fatal(err)
+	}
+	load := testutil.Load(t, front.URL)
+	for _, tag := range []string{"v2", "v3", "v4"} {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := s.deploy(tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	res := load.Stop()
+	t.Logf("through the proxy: %v", res)
+	if res.Failed != 0 || res.Sent == 0 {
+		t.Errorf("%d of %d requests failed: %v", res.Failed, res.Sent, res.Failures)
+	}
+	for _, v := range []string{"shop:v1", "shop:v2", "shop:v3", "shop:v4"} {
+		if res.Versions[v] == 0 {
+			t.Errorf("no request answered by %s: %v", v, res.Versions)
+		}
+	}
+	if active, _ := p.Active(t.Context()); active != bluegreen.Green {
+		t.Errorf("Active after four deploys = %s, want green", active)
+	}
+}
