@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -203,20 +204,59 @@ func (l *lines) Status(string, string) {}
 func TestComposeUp(t *testing.T) {
 	c := &bluegreentest.Compose{}
 	port := freePort(t)
-	if err := up(t, c, webProject(t, "shop", "v1", port)); err != nil {
+	ids := func(project string) map[string]string {
+		t.Helper()
+		cs, err := c.Ps(t.Context(), project, api.PsOptions{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, c := range cs {
+			out[c.Service] = c.ID
+		}
+		return out
+	}
+	v1 := webProject(t, "shop", "v1", port)
+	if err := up(t, c, v1); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := c.Ps(t.Context(), "shop", api.PsOptions{})
+	first := ids("shop")
 
-	// Up again recreates, and without the worker removes it as an orphan.
+	for _, tc := range []struct {
+		name     string
+		project  *types.Project
+		recreate string
+		same     []string // services that keep their container
+	}{
+		{"unchanged", v1, "", []string{"web", "worker"}},
+		{"force", v1, api.RecreateForce, nil},
+		{"changed", webProject(t, "shop", "v2", port), api.RecreateDiverged, nil},
+		{"never", webProject(t, "shop", "v3", port), api.RecreateNever, []string{"web", "worker"}},
+	} {
+		before := ids("shop")
+		err := c.Up(t.Context(), tc.project, api.UpOptions{Create: api.CreateOptions{Recreate: tc.recreate}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		after := ids("shop")
+		for _, svc := range []string{"web", "worker"} {
+			if same := before[svc] == after[svc]; same != slices.Contains(tc.same, svc) {
+				t.Errorf("%s: %s kept its container: %t, want %t", tc.name, svc, same, !same)
+			}
+		}
+	}
+	if ids("shop")["web"] == first["web"] {
+		t.Error("web was never recreated")
+	}
+
+	// Without the worker, with RemoveOrphans: the worker goes.
 	p := webProject(t, "shop", "v2", port)
 	delete(p.Services, "worker")
 	if err := up(t, c, p); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := c.Ps(t.Context(), "shop", api.PsOptions{All: true})
-	if len(after) != 1 || after[0].Image != "shop:v2" || after[0].ID == before[0].ID {
-		t.Errorf("after Up again: %+v, want only web, a new container of shop:v2", after)
+	if got := ids("shop"); len(got) != 1 || got["web"] == "" {
+		t.Errorf("after Up without worker, removing orphans: %v, want only web", got)
 	}
 
 	// A port taken by another project: the container stays created.

@@ -1,6 +1,7 @@
 package bluegreentest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -27,8 +28,8 @@ services:
   web:
     image: shop:${TAG:?}
     ports: ["8000"]
-  worker:
-    image: worker:${TAG:?}
+  db:
+    image: db:16
 x-bluegreen:
   service: web
   port: 8000
@@ -45,6 +46,7 @@ type shop struct {
 	sw      bluegreen.Switcher
 	src     bluegreen.Source
 	cfg     bluegreen.Config
+	dbID    string // the shared db's container
 }
 
 func newShop(t *testing.T, sw bluegreen.Switcher) *shop {
@@ -61,8 +63,8 @@ func newShop(t *testing.T, sw bluegreen.Switcher) *shop {
 	}
 	s := &shop{t: t, compose: &bluegreentest.Compose{}, sw: sw, src: src, cfg: cfg}
 	t.Cleanup(func() {
-		for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
-			_ = s.compose.Down(t.Context(), "shop-"+slot.String(), api.DownOptions{})
+		for _, project := range []string{"shop", "shop-blue", "shop-green"} {
+			_ = s.compose.Down(context.Background(), project, api.DownOptions{})
 		}
 	})
 	return s
@@ -75,23 +77,44 @@ func (s *shop) deploy(tag string) (*bluegreen.Report, error) {
 	return d.Deploy(s.t.Context())
 }
 
-// wantSlot checks the state of the containers of slot ("" for none).
-func (s *shop) wantSlot(slot bluegreen.Slot, tag, state string) {
+func (s *shop) ps(project string) []api.ContainerSummary {
 	s.t.Helper()
-	cs, err := s.compose.Ps(s.t.Context(), "shop-"+slot.String(), api.PsOptions{All: true})
+	cs, err := s.compose.Ps(s.t.Context(), project, api.PsOptions{All: true})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	var got []string
-	for _, c := range cs {
+	return cs
+}
+
+// wantSlot checks the web container of slot: release tag in state, or none
+// when state is "".
+func (s *shop) wantSlot(slot bluegreen.Slot, tag, state string) {
+	s.t.Helper()
+	var got, want []string
+	for _, c := range s.ps("shop-" + slot.String()) {
 		got = append(got, c.Image+" "+c.State)
 	}
-	var want []string
 	if state != "" {
-		want = []string{"shop:" + tag + " " + state, "worker:" + tag + " " + state}
+		want = []string{"shop:" + tag + " " + state}
 	}
 	if !cmp.Equal(got, want) {
 		s.t.Errorf("slot %s: %q, want %q", slot, got, want)
+	}
+}
+
+// wantShared checks that the shared db runs, once, in the same container
+// as at first.
+func (s *shop) wantShared() {
+	s.t.Helper()
+	cs := s.ps("shop")
+	if len(cs) != 1 || cs[0].Service != "db" || cs[0].State != "running" {
+		s.t.Fatalf("shared services: %+v, want db running", cs)
+	}
+	if s.dbID == "" {
+		s.dbID = cs[0].ID
+	}
+	if cs[0].ID != s.dbID {
+		s.t.Errorf("shared db was recreated: container %s, was %s", cs[0].ID, s.dbID)
 	}
 }
 
@@ -135,6 +158,7 @@ func TestDeployerWithFakes(t *testing.T) {
 	}
 	wantSwitches(bluegreen.Blue)
 	s.wantSlot(bluegreen.Blue, "v1", "running")
+	s.wantShared()
 	if code, body := get(t, "http://"+s.addr(bluegreen.Blue)+"/"); code != http.StatusOK || body != "shop:v1" {
 		t.Errorf("blue answers %d %q, want 200 shop:v1", code, body)
 	}
@@ -149,6 +173,7 @@ func TestDeployerWithFakes(t *testing.T) {
 	wantSwitches(bluegreen.Blue, bluegreen.Green)
 	s.wantSlot(bluegreen.Green, "v2", "running")
 	s.wantSlot(bluegreen.Blue, "v1", "exited")
+	s.wantShared()
 	if n := sw.Drains(); n != 1 {
 		t.Errorf("Drain called %d times, want 1", n)
 	}
@@ -178,6 +203,7 @@ func TestDeployerWithFakes(t *testing.T) {
 	}
 	s.wantSlot(bluegreen.Blue, "", "")
 	s.wantSlot(bluegreen.Green, "v2", "running")
+	s.wantShared()
 }
 
 // TestDeployUnderLoadThroughProxy deploys with the fake Compose behind the

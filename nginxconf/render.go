@@ -17,7 +17,9 @@ const header = "# Managed by bluegreen: do not edit. slot="
 
 var (
 	upstreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	hostName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
+	// hostName also takes '_': compose names containers
+	// <project>-<service>-<n>, and both names may hold one.
+	hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
 // upstream is what the managed file says.

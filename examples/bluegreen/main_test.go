@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,11 +21,51 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 )
 
-// cli runs the command in-process and returns its exit code and output.
+// binary is the command, built once by TestMain: the tests run it as a
+// user does and read its stdout, stderr and exit code.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bluegreen-cli-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "bluegreen")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the command:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the built command with args and returns its exit code and
+// output.
 func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return cliIn(t, "", nil, args...)
+}
+
+// cliIn runs the command in dir (the test's directory if empty) with extra
+// environment variables.
+func cliIn(t *testing.T, dir string, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &out, &errOut)
+	cmd := exec.Command(binary, args...)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("running %s: %v", binary, err)
+	}
 	t.Logf("bluegreen %s -> exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errOut.String())
 	return code, out.String(), errOut.String()
 }
@@ -255,5 +297,31 @@ func downProject(t *testing.T, project string) {
 	}
 	for _, slot := range []string{"blue", "green"} {
 		_ = backend.Down(context.Background(), project+"-"+slot, api.DownOptions{RemoveOrphans: true})
+	}
+}
+
+// TestComposeResolution: without -f and -p the command finds compose.yaml
+// in its directory and takes the project name from COMPOSE_PROJECT_NAME,
+// as compose does; BLUEGREEN_SERVICE overrides x-bluegreen, and a flag
+// overrides both.
+func TestComposeResolution(t *testing.T) {
+	testutil.RequireDocker(t)
+	dir := t.TempDir()
+	yaml := "services:\n  web: {image: app}\n  api: {image: app}\nx-bluegreen: {service: nope, port: 8000}\n"
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := cliIn(t, dir, []string{"COMPOSE_PROJECT_NAME=resolved", "BLUEGREEN_SERVICE=web"}, "status", "--json")
+	if code != exitOK || !strings.Contains(stdout, `"project": "resolved"`) {
+		t.Errorf("status in a directory with compose.yaml: exit %d, %s", code, stdout)
+	}
+	code, _, stderr := cliIn(t, dir, []string{"BLUEGREEN_SERVICE=web"}, "status", "--service", "nope2")
+	if code != exitBadInput || !strings.Contains(stderr, `"nope2" is not a service`) {
+		t.Errorf("the flag must win over the environment: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = cliIn(t, dir, []string{"BLUEGREEN_DRAIN_TIMEOUT=soon"}, "status", "--service", "web")
+	wantOneLine(t, stderr, `BLUEGREEN_DRAIN_TIMEOUT="soon" is not a duration`)
+	if code != exitBadInput {
+		t.Errorf("bad environment override: exit %d, want %d", code, exitBadInput)
 	}
 }
