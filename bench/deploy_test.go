@@ -58,7 +58,12 @@ func BenchmarkDeploy(b *testing.B) {
 		}
 		reportMetrics(b, naive)
 	})
-	b.Log("\n" + table(w.workers, ours, naive))
+	note("\n%s", table(w.workers, ours, naive))
+}
+
+// note prints on stdout: the parent benchmark's b.Log shows only with -v.
+func note(format string, args ...any) {
+	fmt.Printf(format+"\n", args...)
 }
 
 // world is what both procedures deploy against: one engine client, and per
@@ -90,7 +95,7 @@ func newWorld(b *testing.B) *world {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("NewCompose (engine client start-up, once per process): %v", time.Since(start).Round(time.Millisecond))
+	note("NewCompose (engine client start-up, once per process): %v", time.Since(start).Round(time.Millisecond))
 	b.Cleanup(func() { _ = engine.Close() })
 	id := time.Now().UnixNano() % 1_000_000
 	w := &world{engine: engine}
@@ -137,7 +142,7 @@ func calibrate(b *testing.B, url string) int {
 		if err != nil || n < 0 {
 			b.Fatalf("BENCH_WORKERS=%q: want a count", v)
 		}
-		b.Logf("load: %d workers (BENCH_WORKERS)", n)
+		note("load: %d workers (BENCH_WORKERS)", n)
 		return n
 	}
 	best, bestRate := 0, 0.0
@@ -146,7 +151,7 @@ func calibrate(b *testing.B, url string) int {
 		time.Sleep(2 * time.Second)
 		res := g.Stop()
 		rate := float64(res.Sent) / res.Duration.Seconds()
-		b.Logf("load calibration, %d workers: %s", n, res)
+		note("load calibration, %d workers: %s", n, res)
 		if res.Failed == 0 && rate > bestRate {
 			best, bestRate = n, rate
 		}
@@ -154,6 +159,6 @@ func calibrate(b *testing.B, url string) int {
 	if best == 0 {
 		b.Fatal("load calibration: every worker count saw failures")
 	}
-	b.Logf("load: %d workers (%.0f req/s, the best without failures)", best, bestRate)
+	note("load: %d workers (%.0f req/s, the best without failures)", best, bestRate)
 	return best
 }

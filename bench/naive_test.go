@@ -63,7 +63,6 @@ func (w *world) setupNaive(b *testing.B) {
 // branch test corrected: up the idle colour, sleep 10 s, switch if the
 // container shows running, reload without checking, down the old colour.
 func (w *world) deployNaive(b *testing.B) sample {
-	b.Helper()
 	ctx := context.Background()
 	w.release++
 	version := fmt.Sprintf("n%d", w.release)

@@ -47,7 +47,7 @@ func (w *world) setupOurs(b *testing.B) {
 		b.Fatalf("first deploy: %v", err)
 	}
 	w.ours.live = r.To
-	b.Logf("bluegreen first deploy (no load): %v; %s", r.Elapsed.Round(time.Millisecond), stepList(r))
+	note("bluegreen first deploy (no load): %v; %s", r.Elapsed.Round(time.Millisecond), stepList(r))
 }
 
 // deployer loads the configuration as the CLI would, for release version.
@@ -70,7 +70,6 @@ func (w *world) deployer(b *testing.B, version string) (*bluegreen.Deployer, tim
 
 // deployOurs deploys the next release with Deployer.Deploy under load.
 func (w *world) deployOurs(b *testing.B) sample {
-	b.Helper()
 	w.release++
 	version := fmt.Sprintf("r%d", w.release)
 	d, loadTook := w.deployer(b, version)

@@ -122,9 +122,14 @@ func table(workers int, ours, naive []sample) string {
 		}
 		fmt.Fprintf(&sb, "- %s: %s **%s**\n", name, got, verdict)
 	}
+	// "The app's ready time" read two ways: its boot delay counted from
+	// the deploy's start (the container's create and start count against
+	// us), and the moment it first answered (they do not).
 	toSwitch := med(ours, func(s sample) float64 { return secs(s.toSwitch) })
 	limit := (bootDelay + switchOverReady).Seconds()
-	target(fmt.Sprintf("time to switch <= app ready time + 1 s (%s)", seconds(limit)), seconds(toSwitch), toSwitch <= limit)
+	target(fmt.Sprintf("time to switch <= boot delay + 1 s (%s)", seconds(limit)), seconds(toSwitch), toSwitch <= limit)
+	over := med(ours, func(s sample) float64 { return secs(s.toSwitch - s.ready) })
+	target("time to switch <= first answer + 1 s", fmt.Sprintf("first answer + %s", seconds(over)), over <= switchOverReady.Seconds())
 	sw := med(ours, stepSecs("switch"))
 	target("switch step <= 100 ms median", seconds(sw), sw <= switchStepMax.Seconds())
 	var sent int64
@@ -169,7 +174,8 @@ func TestTable(t *testing.T) {
 		"| step switch (naive: write + reload, unconfirmed) | 60 ms | 5 ms | 12.00 |",
 		"| step drain (naive: none) | 0 ms | - | - |",
 		"| failed requests, all deploys | 0 | 3 | - |",
-		"time to switch <= app ready time + 1 s (3.00 s): 2.90 s **PASS**",
+		"time to switch <= boot delay + 1 s (3.00 s): 2.90 s **PASS**",
+		"time to switch <= first answer + 1 s: first answer + 900 ms **PASS**",
 		"switch step <= 100 ms median: 60 ms **PASS**",
 		"zero failed requests: 0 of 3000 **PASS**",
 	} {
@@ -177,7 +183,7 @@ func TestTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}
 	}
-	if got := table(8, []sample{s(4*time.Second, 200*time.Millisecond, 1)}, nil); strings.Count(got, "**FAIL**") != 3 {
-		t.Errorf("want three failed targets:\n%s", got)
+	if got := table(8, []sample{s(4*time.Second, 200*time.Millisecond, 1)}, nil); strings.Count(got, "**FAIL**") != 4 {
+		t.Errorf("want four failed targets:\n%s", got)
 	}
 }

@@ -37,6 +37,9 @@ const webServices = `services:
       VERSION: ${IMAGE_TAG}
       BOOT_DELAY: ${BOOT_DELAY:-1s}
       FAIL: ${FAIL:-}
+      SLOW: ${SLOW:-0s}
+      IGNORE_SIGTERM: ${IGNORE_SIGTERM:-}
+    stop_grace_period: ${STOP_GRACE:-10s}
     ports: ["8000"]
 `
 

@@ -228,7 +228,7 @@ func TestComposeUp(t *testing.T) {
 		recreate string
 		same     []string // services that keep their container
 	}{
-		{"unchanged", v1, "", []string{"web", "worker"}},
+		{"unchanged", webProject(t, "shop", "v1", port), "", []string{"web", "worker"}},
 		{"force", v1, api.RecreateForce, nil},
 		{"changed", webProject(t, "shop", "v2", port), api.RecreateDiverged, nil},
 		{"never", webProject(t, "shop", "v3", port), api.RecreateNever, []string{"web", "worker"}},
@@ -240,8 +240,9 @@ func TestComposeUp(t *testing.T) {
 		}
 		after := ids("shop")
 		for _, svc := range []string{"web", "worker"} {
-			if same := before[svc] == after[svc]; same != slices.Contains(tc.same, svc) {
-				t.Errorf("%s: %s kept its container: %t, want %t", tc.name, svc, same, !same)
+			same, want := before[svc] == after[svc], slices.Contains(tc.same, svc)
+			if same != want {
+				t.Errorf("%s: %s kept its container: %t, want %t", tc.name, svc, same, want)
 			}
 		}
 	}

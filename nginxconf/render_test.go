@@ -2,6 +2,9 @@ package nginxconf
 
 import (
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,54 +12,43 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
+
+// TestRender compares rendered upstream files with testdata/render-*.golden.
+// After a deliberate change of the format, go test -run TestRender -update
+// rewrites them: review their diff.
 func TestRender(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   upstream
-		want string
 	}{
-		{
-			name: "one address",
-			in:   upstream{Slot: bluegreen.Blue, Name: "backend", Addrs: []string{"127.0.0.1:8081"}},
-			want: `# Managed by bluegreen: do not edit. slot=blue
-upstream backend {
-    server 127.0.0.1:8081;
-}
-`,
-		},
-		{
-			name: "several addresses, host names and IPv6",
-			in: upstream{Slot: bluegreen.Green, Name: "app_v2.internal-1", Addrs: []string{
-				"127.0.0.1:8080", "app.example:80", "[::1]:8080",
-			}},
-			want: `# Managed by bluegreen: do not edit. slot=green
-upstream app_v2.internal-1 {
-    server 127.0.0.1:8080;
-    server app.example:80;
-    server [::1]:8080;
-}
-`,
-		},
-		{
-			name: "addresses in canonical form",
-			in: upstream{Slot: bluegreen.Blue, Name: "b", Addrs: []string{
-				"[127.0.0.1]:0080", "[0:0::1]:443",
-			}},
-			want: `# Managed by bluegreen: do not edit. slot=blue
-upstream b {
-    server 127.0.0.1:80;
-    server [::1]:443;
-}
-`,
-		},
+		{"one-address", upstream{Slot: bluegreen.Blue, Name: "backend", Addrs: []string{"127.0.0.1:8081"}}},
+		{"three-replicas", upstream{Slot: bluegreen.Green, Name: "backend", Addrs: []string{
+			"shop-green-web-1:8000", "shop-green-web-2:8000", "shop-green-web-3:8000",
+		}}},
+		{"container-name-with-underscore", upstream{Slot: bluegreen.Blue, Name: "backend", Addrs: []string{"my_shop-blue-web_app-1:8000"}}},
+		{"host-names-and-ipv6", upstream{Slot: bluegreen.Green, Name: "app_v2.internal-1", Addrs: []string{
+			"127.0.0.1:8080", "app.example:80", "[::1]:8080",
+		}}},
+		{"canonical-form", upstream{Slot: bluegreen.Blue, Name: "b", Addrs: []string{"[127.0.0.1]:0080", "[0:0::1]:443"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := render(tc.in)
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
-			if diff := cmp.Diff(tc.want, string(got)); diff != "" {
-				t.Errorf("render (-want +got):\n%s", diff)
+			golden := filepath.Join("testdata", "render-"+tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("render differs from %s (-want +got):\n%s", golden, diff)
 			}
 		})
 	}
@@ -86,6 +78,7 @@ func TestRenderInvalid(t *testing.T) {
 		{"host with newline", func(u *upstream) { u.Addrs = []string{"a\n}:80"} }},
 		{"host with brace", func(u *upstream) { u.Addrs = []string{"a}:80"} }},
 		{"host starting with -", func(u *upstream) { u.Addrs = []string{"-a:80"} }},
+		{"host starting with _", func(u *upstream) { u.Addrs = []string{"_a:80"} }},
 		{"empty host", func(u *upstream) { u.Addrs = []string{":80"} }},
 		{"unix socket", func(u *upstream) { u.Addrs = []string{"unix:/run/app.sock"} }},
 		{"IPv6 zone", func(u *upstream) { u.Addrs = []string{"[fe80::1%eth0;x]:80"} }},

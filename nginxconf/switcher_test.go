@@ -66,6 +66,30 @@ func TestSwitchMovesTraffic(t *testing.T) {
 	}
 }
 
+// TestSwitchReplicas routes to a slot of three replicas: one server line
+// each, and nginx spreads the requests over all of them.
+func TestSwitchReplicas(t *testing.T) {
+	n := startNginx(t, newBackend(t, "blue", 0).addr())
+	var addrs []string
+	for _, name := range []string{"green-1", "green-2", "green-3"} {
+		addrs = append(addrs, newBackend(t, name, 0).addr())
+	}
+	if err := n.switcher(t).Switch(t.Context(), bluegreen.Green, addrs); err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	seen := map[string]int{}
+	for i := range 30 {
+		got, err := get(n.url)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		seen[got]++
+	}
+	if len(seen) != 3 || seen["blue"] != 0 {
+		t.Errorf("answered by %v; want green-1, green-2 and green-3", seen)
+	}
+}
+
 func TestActive(t *testing.T) {
 	dir := t.TempDir()
 	managed, err := render(upstream{Slot: bluegreen.Green, Name: "backend", Addrs: []string{"127.0.0.1:8080"}})

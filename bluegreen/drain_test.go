@@ -1,0 +1,107 @@
+package bluegreen_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+	"github.com/bluegreen-dev/bluegreen/nginxconf"
+)
+
+// TestLongRequestsSurviveTheSwitch: requests of 3 s are in flight through
+// the old release when traffic switches; the old slot is retired only once
+// nginx's old workers have finished them.
+func TestLongRequestsSurviveTheSwitch(t *testing.T) {
+	e := newEnv(t)
+	finish := e.underLoad()
+	slow := testutil.LoadWith(t, e.nginx.URL+"/slow", testutil.LoadOptions{Workers: 4})
+	vars := []string{"SLOW=3s"}
+	e.deploy(append(vars, "IMAGE_TAG=v2")...) // v2 answers /slow in 3 s too
+	time.Sleep(1500 * time.Millisecond)       // /slow requests are mid-way through v2
+	r := e.deploy(append(vars, "IMAGE_TAG=v3")...)
+	drain := stepTime(r, bluegreen.StepDrain)
+	t.Logf("deploy with 3 s requests in flight: %s; %s", r.Elapsed.Round(time.Millisecond), durations(r))
+	if drain < time.Second {
+		t.Errorf("drain took %s: it cannot have waited for the 3 s requests in flight", drain)
+	}
+	time.Sleep(3500 * time.Millisecond) // let the /slow requests sent to v3 finish
+	res := slow.Stop()
+	t.Logf("3 s requests: %s", res)
+	if res.Sent < 4 || res.Failed != 0 {
+		t.Errorf("3 s requests: %d sent, %d failed (%v); want some, none failed", res.Sent, res.Failed, res.Failures)
+	}
+	finish("v3")
+}
+
+// TestOldReleaseIgnoringSIGTERM: an old release that ignores SIGTERM is
+// killed after its stop grace period; by then it holds no request.
+func TestOldReleaseIgnoringSIGTERM(t *testing.T) {
+	e := newEnv(t)
+	vars := []string{"IGNORE_SIGTERM=1", "STOP_GRACE=2s"}
+	e.deploy(append(vars, "IMAGE_TAG=v1")...)
+	load := testutil.Load(t, e.nginx.URL+"/version")
+	r := e.deploy(append(vars, "IMAGE_TAG=v2")...)
+	retire := stepTime(r, bluegreen.StepRetire)
+	t.Logf("deploy over a release that ignores SIGTERM: %s; %s", r.Elapsed.Round(time.Millisecond), durations(r))
+	if retire < 2*time.Second {
+		t.Errorf("retire took %s: the old release ignores SIGTERM, so stopping it takes its 2 s grace period", retire)
+	}
+	time.Sleep(300 * time.Millisecond)
+	res := load.Stop()
+	t.Logf("load: %s", res)
+	if res.Failed != 0 {
+		t.Errorf("%d of %d requests failed: %v", res.Failed, res.Sent, res.Failures)
+	}
+	e.wantServing("v2")
+	e.wantStopped(bluegreen.Blue)
+}
+
+// TestNginxConfigTestFails: someone broke nginx.conf; the deploy fails at
+// the switch, the upstream file is as it was, nginx was not reloaded, the new
+// release is removed and traffic never moved.
+func TestNginxConfigTestFails(t *testing.T) {
+	e := newEnv(t)
+	finish := e.underLoad()
+	before, err := os.ReadFile(e.nginx.UpstreamFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(e.nginx.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.nginx.Conf, append(conf, []byte("\nthis_is_not_a_directive;\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.deployer("IMAGE_TAG=v2").Deploy(context.Background())
+	t.Logf("deploy: %v", err)
+	wantStepError(t, err, bluegreen.StepSwitch, bluegreen.Blue, nginxconf.ErrConfigTest)
+	if !errors.Is(err, nginxconf.ErrConfigTest) {
+		t.Errorf("err does not wrap nginxconf.ErrConfigTest")
+	}
+	after, _ := os.ReadFile(e.nginx.UpstreamFile)
+	if !bytes.Equal(before, after) {
+		t.Errorf("upstream file changed:\n%s\nwant:\n%s", after, before)
+	}
+	e.wantNoContainers(bluegreen.Green)
+	if err := os.WriteFile(e.nginx.Conf, conf, 0o644); err != nil { // repaired
+		t.Fatal(err)
+	}
+	finish("v1")
+	e.deploy("IMAGE_TAG=v2")
+	e.wantServing("v2")
+}
+
+func stepTime(r *bluegreen.Report, step bluegreen.Step) time.Duration {
+	for _, s := range r.Steps {
+		if s.Step == step {
+			return s.Elapsed
+		}
+	}
+	return 0
+}
