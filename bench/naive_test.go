@@ -46,7 +46,7 @@ func (w *world) setupNaive(b *testing.B) {
 		b.Fatalf("naive first up: %v", err)
 	}
 	w.naive.live = bluegreen.Blue
-	if err := w.naiveRoute(bluegreen.Blue); err != nil {
+	if err := w.naiveRoute(bluegreen.Blue, map[string]time.Duration{}); err != nil {
 		b.Fatal(err)
 	}
 	// Unlike the script, wait until nginx serves it: the load starts next.
@@ -94,7 +94,7 @@ func (w *world) deployNaive(b *testing.B) sample {
 		}
 		return err
 	})
-	step("switch", func() error { return w.naiveRoute(to) })
+	step("switch", func() error { return w.naiveRoute(to, steps) })
 	switched := time.Now()
 	step("retire", func() error { return w.naiveDown(ctx, from) })
 	end := time.Now()
@@ -150,12 +150,17 @@ func upOptions(p *types.Project) api.UpOptions {
 
 // naiveRoute overwrites the upstream file and signals nginx, as the script
 // copies its per-colour config: no nginx -t, no check that the reload took.
-func (w *world) naiveRoute(slot bluegreen.Slot) error {
+func (w *world) naiveRoute(slot bluegreen.Slot, steps map[string]time.Duration) error {
+	start := time.Now()
 	conf := fmt.Sprintf("upstream backend { server 127.0.0.1:%d; }\n", w.naive.ports.Port(slot))
 	if err := os.WriteFile(w.naive.nginx.UpstreamFile, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	return w.naive.nginx.Reload()
+	wrote := time.Now()
+	steps["switch.write"] = wrote.Sub(start)
+	err := w.naive.nginx.Reload()
+	steps["switch.reload"] = time.Since(wrote)
+	return err
 }
 
 // naiveDown is `docker compose -p <project>-<slot> down`.

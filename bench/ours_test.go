@@ -3,6 +3,9 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +17,16 @@ import (
 // oursFile is the test app with x-bluegreen at its defaults, except the
 // health path (the app answers 404 on nothing else but / anyway) and the
 // private nginx.
+// With BENCH_SHARED=1 the file also has a shared service (kv), which
+// runs once in the base project.
 func oursFile(p procedure) string {
+	shared := ""
+	if os.Getenv("BENCH_SHARED") == "1" {
+		shared = fmt.Sprintf(`  kv:
+    image: %s
+    environment: {MODE: kv, DATA_DIR: /}
+`, image)
+	}
 	return fmt.Sprintf(`services:
   web:
     image: %s
@@ -22,13 +34,13 @@ func oursFile(p procedure) string {
       VERSION: ${VERSION:?}
       BOOT_DELAY: ${BOOT_DELAY:?}
     ports: ["8000"]
-x-bluegreen:
+%sx-bluegreen:
   service: web
   port: 8000
   slots: {blue: %d, green: %d}
   health: {path: /healthz%s}
   nginx: {upstream: backend, upstream_file: %s, conf: %s, prefix: %s, binary: %s}
-`, image, p.ports.Blue, p.ports.Green, healthInterval(),
+`, image, shared, p.ports.Blue, p.ports.Green, healthInterval(),
 		p.nginx.UpstreamFile, p.nginx.Conf, p.nginx.Prefix, p.nginx.Binary)
 }
 
@@ -36,7 +48,7 @@ x-bluegreen:
 // slots and the base project at the end.
 func (w *world) setupOurs(b *testing.B) {
 	b.Helper()
-	d, _ := w.deployer(b, "r0")
+	d, _ := w.deployer(b, "r0", nil)
 	b.Cleanup(func() {
 		if err := d.Down(context.Background(), true); err != nil {
 			b.Errorf("Down %s: %v", w.ours.project, err)
@@ -51,7 +63,8 @@ func (w *world) setupOurs(b *testing.B) {
 }
 
 // deployer loads the configuration as the CLI would, for release version.
-func (w *world) deployer(b *testing.B, version string) (*bluegreen.Deployer, time.Duration) {
+// The Switcher logs to rec when rec is not nil.
+func (w *world) deployer(b *testing.B, version string, rec *logRecorder) (*bluegreen.Deployer, time.Duration) {
 	b.Helper()
 	start := time.Now()
 	src := bluegreen.Source{Files: []string{w.ours.file}, ProjectName: w.ours.project,
@@ -60,9 +73,13 @@ func (w *world) deployer(b *testing.B, version string) (*bluegreen.Deployer, tim
 	if err != nil {
 		b.Fatal(err)
 	}
+	var logger *slog.Logger
+	if rec != nil {
+		logger = slog.New(rec)
+	}
 	return &bluegreen.Deployer{
 		Compose:  w.engine,
-		Switcher: nginxconf.FromConfig(cfg.Nginx, nil),
+		Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
 		Source:   src,
 		Config:   cfg,
 	}, time.Since(start)
@@ -72,14 +89,21 @@ func (w *world) deployer(b *testing.B, version string) (*bluegreen.Deployer, tim
 func (w *world) deployOurs(b *testing.B) sample {
 	w.release++
 	version := fmt.Sprintf("r%d", w.release)
-	d, loadTook := w.deployer(b, version)
+	rec := &logRecorder{}
+	d, loadTook := w.deployer(b, version, rec)
 	to := w.ours.live.Other()
 	var events []bluegreen.Event
 	d.OnEvent = func(e bluegreen.Event) { events = append(events, e) }
 
 	m := w.measure(b, w.ours.nginx.URL+"/version", w.ours.ports.Port(to))
 	start := time.Now()
-	r, err := d.Deploy(context.Background())
+	var r *bluegreen.Report
+	var err error
+	// The label lets a CPU profile single out the deploy from the load:
+	// go tool pprof -tagfocus deploy=bluegreen.
+	pprof.Do(context.Background(), pprof.Labels("deploy", "bluegreen"), func(ctx context.Context) {
+		r, err = d.Deploy(ctx)
+	})
 	end := time.Now()
 	s := m.finish(start, end)
 	if err != nil {
@@ -90,14 +114,39 @@ func (w *world) deployOurs(b *testing.B) sample {
 	for _, st := range r.Steps {
 		s.steps[string(st.Step)] += st.Elapsed
 	}
+	var switchBegin, switchDone, healthy time.Time
 	for _, e := range events {
-		if e.Step == bluegreen.StepSwitch && e.Phase == bluegreen.PhaseDone {
-			s.toSwitch = e.Time.Sub(start)
+		switch {
+		case e.Step == bluegreen.StepSwitch && e.Phase == bluegreen.PhaseBegin:
+			switchBegin = e.Time
+		case e.Step == bluegreen.StepSwitch && e.Phase == bluegreen.PhaseDone:
+			switchDone = e.Time
+		case e.Step == bluegreen.StepWaitHealthy && e.Phase == bluegreen.PhaseDone:
+			healthy = e.Time
 		}
 	}
+	s.toSwitch = switchDone.Sub(start)
+	if s.ready > 0 {
+		s.steps["wait-healthy.after-answer"] = healthy.Sub(start) - s.ready
+	}
+	splitSwitch(s.steps, switchBegin, switchDone, rec)
 	wantServing(b, w.ours.nginx.URL, version)
 	b.Logf("bluegreen %s %s->%s: %s; %s; timeline: %s", version, r.From, r.To, s, stepList(r), timeline(start, events))
 	return s
+}
+
+// splitSwitch splits the switch step at the Switcher's log records.
+func splitSwitch(steps map[string]time.Duration, begin, done time.Time, rec *logRecorder) {
+	marks := []time.Time{begin, rec.at("wrote upstream file"), rec.at("nginx -t passed"),
+		rec.at("nginx -s reload sent"), rec.at("switched"), done}
+	for _, m := range marks {
+		if m.IsZero() {
+			return // the Switcher logs differently: no split
+		}
+	}
+	for i, name := range []string{"switch.write", "switch.nginx-t", "switch.reload", "switch.confirm", "switch.record"} {
+		steps[name] = marks[i+1].Sub(marks[i])
+	}
 }
 
 func stepList(r *bluegreen.Report) string {

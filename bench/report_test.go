@@ -10,7 +10,11 @@ import (
 
 // stepNames are the steps both procedures report, in order: the naive one
 // has no drain, and its wait-healthy is the fixed sleep.
-var stepNames = []string{"load-config", "prepare", "start", "wait-healthy", "switch", "drain", "retire"}
+var stepNames = []string{
+	"load-config", "prepare", "start", "wait-healthy", "wait-healthy.after-answer",
+	"switch", "switch.write", "switch.nginx-t", "switch.reload", "switch.confirm", "switch.record",
+	"drain", "retire",
+}
 
 // targets of issue 7.
 const (
@@ -95,16 +99,22 @@ func table(workers int, ours, naive []sample) string {
 	row("switch after first answer (overhead)", func(s sample) float64 { return secs(s.toSwitch - s.ready) }, seconds, nil)
 	row("**total deploy time**", func(s sample) float64 { return secs(s.total) }, seconds, nil)
 	labels := map[string]string{
-		"load-config":  "load-config (LoadConfig, before Deploy)",
-		"prepare":      "prepare (naive: load the project)",
-		"start":        "start (compose Up)",
-		"wait-healthy": "wait-healthy (naive: fixed sleep + ps)",
-		"switch":       "switch (naive: write + reload, unconfirmed)",
-		"drain":        "drain (naive: none)",
-		"retire":       "retire (ours: stop; naive: compose down)",
+		"load-config":               "step load-config (LoadConfig, before Deploy)",
+		"prepare":                   "step prepare (naive: load the project)",
+		"start":                     "step start (compose Up)",
+		"wait-healthy":              "step wait-healthy (naive: fixed sleep + ps)",
+		"wait-healthy.after-answer": "↳ of which after the first answer",
+		"switch":                    "step switch (naive: write + reload, unconfirmed)",
+		"switch.write":              "↳ (history record +) write upstream file",
+		"switch.nginx-t":            "↳ nginx -t",
+		"switch.reload":             "↳ nginx -s reload (the command)",
+		"switch.confirm":            "↳ reload confirmed (new workers up)",
+		"switch.record":             "↳ history record",
+		"drain":                     "step drain (naive: none)",
+		"retire":                    "step retire (ours: stop; naive: compose down)",
 	}
 	for _, name := range stepNames {
-		row("step "+labels[name], stepSecs(name), seconds, func(s sample) bool { _, ok := s.steps[name]; return ok })
+		row(labels[name], stepSecs(name), seconds, func(s sample) bool { _, ok := s.steps[name]; return ok })
 	}
 	row("requests sent during a deploy", func(s sample) float64 { return float64(s.sent) }, count, nil)
 	row("failed requests during a deploy", func(s sample) float64 { return float64(s.failed) }, count, nil)

@@ -49,7 +49,12 @@ type Config struct {
 	// changed.
 	Services []string
 	// Slots are the host ports, published on 127.0.0.1.
-	Slots        SlotPorts
+	Slots SlotPorts
+	// SlotFiles, when set, are compose files of each slot's own, as in the
+	// classic two-file layout (docker-compose.blue.yaml with its own ports
+	// and container names). A slot is then loaded from its file as it is
+	// written, and its port is what its routed service publishes.
+	SlotFiles    SlotFiles
 	Health       HealthConfig
 	DrainTimeout time.Duration
 	Nginx        NginxConfig
@@ -69,6 +74,22 @@ type Config struct {
 type SlotPorts struct {
 	Blue  int `json:"blue"`
 	Green int `json:"green"`
+}
+
+// SlotFiles names each slot's own compose file.
+type SlotFiles struct {
+	Blue, Green string
+}
+
+// File returns the compose file of s, or "".
+func (f SlotFiles) File(s Slot) string {
+	switch s {
+	case Blue:
+		return f.Blue
+	case Green:
+		return f.Green
+	}
+	return ""
 }
 
 // Port returns the host port of s, or 0 for None.
@@ -142,8 +163,25 @@ type rawNginx struct {
 }
 
 type rawSlots struct {
-	Blue  number `json:"blue"`
-	Green number `json:"green"`
+	Blue  rawSlot `json:"blue"`
+	Green rawSlot `json:"green"`
+}
+
+// rawSlot is a slot's host port (8081), or a compose file of its own
+// ({file: docker-compose.blue.yaml}) whose routed service publishes it.
+type rawSlot struct {
+	Port number `json:"port"`
+	File string `json:"file"`
+}
+
+func (r *rawSlot) UnmarshalJSON(b []byte) error {
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		type plain rawSlot
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		return dec.Decode((*plain)(r))
+	}
+	return r.Port.UnmarshalJSON(b)
 }
 
 // number is an integer of x-bluegreen, which may also be a string: after
@@ -190,8 +228,8 @@ func (v *boolean) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// configFromProject reads x-bluegreen from a loaded project, fills in the
-// defaults and validates the result against the project.
+// configFromProject reads x-bluegreen from a loaded project and fills in the
+// defaults; the caller validates the result.
 func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) {
 	var raw rawConfig
 	if ext, ok := p.Extensions[ExtensionKey]; ok && ext != nil {
@@ -220,7 +258,8 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		StateDir:      raw.StateDir,
 	}
 	if raw.Slots != nil {
-		cfg.Slots = SlotPorts{Blue: int(raw.Slots.Blue), Green: int(raw.Slots.Green)}
+		cfg.Slots = SlotPorts{Blue: int(raw.Slots.Blue.Port), Green: int(raw.Slots.Green.Port)}
+		cfg.SlotFiles = SlotFiles{Blue: raw.Slots.Blue.File, Green: raw.Slots.Green.File}
 	}
 	var errs []string
 	duration := func(key, v string, dst *time.Duration) {
@@ -269,12 +308,12 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		cfg.StateDir = DefaultStateDir
 	}
 	// Relative paths are relative to the compose file, as in compose itself.
-	for _, path := range []*string{&cfg.Nginx.UpstreamFile, &cfg.Nginx.Conf, &cfg.Nginx.Prefix, &cfg.StateDir} {
+	for _, path := range []*string{&cfg.Nginx.UpstreamFile, &cfg.Nginx.Conf, &cfg.Nginx.Prefix, &cfg.StateDir, &cfg.SlotFiles.Blue, &cfg.SlotFiles.Green} {
 		if *path != "" && !filepath.IsAbs(*path) {
 			*path = filepath.Join(p.WorkingDir, *path)
 		}
 	}
-	return cfg, cfg.Validate(p)
+	return cfg, nil
 }
 
 // inferService fills Service and Port when the file leaves no doubt: one

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -42,7 +43,59 @@ func LoadConfig(ctx context.Context, src Source, edits ...func(*Config)) (Config
 	if err != nil {
 		return Config{}, err
 	}
-	return configFromProject(p, edits)
+	cfg, err := configFromProject(p, edits)
+	if err != nil {
+		return Config{}, err
+	}
+	if cfg.SlotFiles != (SlotFiles{}) {
+		// The switching services live in the slots' files, checked there.
+		if err := src.slotFilePorts(ctx, &cfg); err != nil {
+			return Config{}, err
+		}
+		p = nil
+	}
+	return cfg, cfg.Validate(p)
+}
+
+// slotFilePorts reads, in the two-file layout, each slot's port from its
+// own file: the host port its routed service publishes for Config.Port.
+func (src Source) slotFilePorts(ctx context.Context, cfg *Config) error {
+	for _, slot := range []Slot{Blue, Green} {
+		file := cfg.SlotFiles.File(slot)
+		if file == "" {
+			return fmt.Errorf("%w: slots.%s: no file, while the other slot has one: give both", ErrBadInput, slot)
+		}
+		p, err := src.loadFile(ctx, file, cfg.Project)
+		if err != nil {
+			return err
+		}
+		svc, ok := p.Services[cfg.Service]
+		if !ok {
+			return fmt.Errorf("%w: %s: the %s slot's file has no service %q", ErrBadInput, file, slot, cfg.Service)
+		}
+		port := publishedPort(svc.Ports, cfg.Port)
+		if port == 0 {
+			return fmt.Errorf("%w: %s: service %s does not publish container port %d", ErrBadInput, file, cfg.Service, cfg.Port)
+		}
+		if slot == Blue {
+			cfg.Slots.Blue = port
+		} else {
+			cfg.Slots.Green = port
+		}
+	}
+	return nil
+}
+
+// publishedPort returns the host port that publishes target, or 0.
+func publishedPort(ports []types.ServicePortConfig, target int) int {
+	for _, p := range ports {
+		if int(p.Target) == target {
+			if n, err := strconv.Atoi(p.Published); err == nil {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // load reads the project under the given name ("" lets compose choose it).
@@ -116,6 +169,13 @@ func (v *variables) install(o *loader.Options) {
 	}
 }
 
+// loadFile loads one compose file instead of src.Files.
+func (src Source) loadFile(ctx context.Context, file, name string) (*types.Project, error) {
+	src.Files = []string{file}
+	p, _, err := src.load(ctx, name)
+	return p, err
+}
+
 func describeFiles(files []string) string {
 	if len(files) == 0 {
 		return "the compose file"
@@ -138,6 +198,11 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *R
 			src.Env = append(src.Env, k+"="+v)
 		}
 	}
+	// The two-file layout loads the slot from its own file, as written.
+	ownFile := cfg.SlotFiles.File(slot)
+	if ownFile != "" {
+		src.Files = []string{ownFile}
+	}
 	// Loaded under the base name, networks and volumes are named as the
 	// base project creates them; then the project takes the slot's name.
 	p, vars, err := src.load(ctx, cfg.Project)
@@ -155,9 +220,11 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *R
 	}
 	p.Name = slotProjectName(cfg.Project, slot)
 	for name, svc := range p.Services {
-		svc.ContainerName = ""
-		if name == cfg.Service {
-			svc.Ports = publishSlotPort(svc.Ports, cfg.Port, cfg.Slots.Port(slot))
+		if ownFile == "" {
+			svc.ContainerName = ""
+			if name == cfg.Service {
+				svc.Ports = publishSlotPort(svc.Ports, cfg.Port, cfg.Slots.Port(slot))
+			}
 		}
 		if image, ok := rel.image(name); ok {
 			svc.Image = image
@@ -177,7 +244,38 @@ func (src Source) baseProject(ctx context.Context, cfg Config) (*types.Project, 
 	}
 	keepServices(p, func(name string) bool { return !slices.Contains(cfg.Services, name) })
 	labelServices(p)
+	// In the two-file layout, the slots' files declare networks and volumes
+	// of their own: the base project owns them too.
+	for _, slot := range []Slot{Blue, Green} {
+		file := cfg.SlotFiles.File(slot)
+		if file == "" {
+			continue
+		}
+		sp, err := src.loadFile(ctx, file, cfg.Project)
+		if err != nil {
+			return nil, err
+		}
+		for key, n := range sp.Networks {
+			if _, ok := p.Networks[key]; !ok {
+				p.Networks = withEntry(p.Networks, key, n)
+			}
+		}
+		for key, v := range sp.Volumes {
+			if _, ok := p.Volumes[key]; !ok {
+				p.Volumes = withEntry(p.Volumes, key, v)
+			}
+		}
+	}
 	return p, nil
+}
+
+// withEntry sets m[key] = v, making m when it is nil.
+func withEntry[M ~map[string]V, V any](m M, key string, v V) M {
+	if m == nil {
+		m = M{}
+	}
+	m[key] = v
+	return m
 }
 
 // keepServices drops the services keep refuses, and the depends_on entries

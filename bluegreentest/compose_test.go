@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreentest"
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 )
 
 // loadProject loads a compose file as compose itself would.
@@ -40,15 +41,13 @@ func loadProject(t *testing.T, name, yaml string) *types.Project {
 	return p
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testutil.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // webProject has a web service published on port and a worker.

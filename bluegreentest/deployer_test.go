@@ -206,6 +206,36 @@ func TestDeployerWithFakes(t *testing.T) {
 	s.wantShared()
 }
 
+// TestRollbackWithFakes rolls back to the kept release: its stopped
+// container starts again.
+func TestRollbackWithFakes(t *testing.T) {
+	sw := &bluegreentest.Switcher{}
+	s := newShop(t, sw)
+	if _, err := s.deploy("v1"); err != nil {
+		t.Fatal(err)
+	}
+	v1 := s.ps("shop-blue")[0].ID
+	if _, err := s.deploy("v2"); err != nil {
+		t.Fatal(err)
+	}
+	d := &bluegreen.Deployer{Compose: s.compose, Switcher: sw, Source: s.src, Config: s.cfg}
+	r, err := d.Rollback(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.From != bluegreen.Green || r.To != bluegreen.Blue {
+		t.Errorf("rollback: %s -> %s, want green -> blue", r.From, r.To)
+	}
+	s.wantSlot(bluegreen.Blue, "v1", "running")
+	s.wantSlot(bluegreen.Green, "v2", "exited")
+	if id := s.ps("shop-blue")[0].ID; id != v1 {
+		t.Errorf("blue runs container %s, want the kept %s", id, v1)
+	}
+	if code, body := get(t, "http://"+s.addr(bluegreen.Blue)+"/"); code != http.StatusOK || body != "shop:v1" {
+		t.Errorf("blue answers %d %q, want 200 shop:v1", code, body)
+	}
+}
+
 // TestDeployUnderLoadThroughProxy deploys with the fake Compose behind the
 // in-process proxy while clients send requests without pause: none fails.
 func TestDeployUnderLoadThroughProxy(t *testing.T) {

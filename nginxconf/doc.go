@@ -1,9 +1,16 @@
-// Package nginxconf switches an nginx between the blue and the green slot by
-// rewriting one upstream file that the nginx config includes, and tells when
-// the requests still held by the old nginx workers have finished.
+// Package nginxconf switches an nginx between the blue and the green slot and
+// tells when the requests still held by the old nginx workers have
+// finished. It drives nginx the three ways people run it:
 //
-// The nginx config includes the file inside its http block and proxies to
-// the upstream by name:
+//   - Switcher rewrites one upstream file that the config includes, for an
+//     nginx on this host (the default);
+//   - SlotFiles copies a per-slot file (nginx.blue.conf, nginx.green.conf)
+//     over the file nginx loads, for an nginx on this host;
+//   - Container rewrites the upstream file inside an nginx container, through
+//     the Docker Engine API.
+//
+// With an upstream file, the nginx config includes it inside its http block
+// and proxies to the upstream by name:
 //
 //	http {
 //	    include /etc/nginx/conf.d/app-upstream.conf;
@@ -25,10 +32,11 @@
 //		return err
 //	}
 //
-// Switch validates the config with nginx -t before it reloads, and confirms
-// the reload by watching the master's worker processes, since nginx -s
-// reload returns before nginx acts and a refused reload shows only in the
-// error log. It needs a running nginx master with worker processes
-// (master_process on, the default) in the same PID namespace, found through
-// /proc.
+// Every Switch validates the config with nginx -t before it reloads, and
+// confirms the reload by watching the master's worker processes, since nginx
+// -s reload returns before nginx acts and a refused reload shows only in the
+// error log; on failure it puts the previous file back. It needs a running
+// nginx master with worker processes (master_process on, the default): in
+// the same PID namespace, found through /proc, for Switcher and SlotFiles;
+// in the container, listed by the engine, for Container.
 package nginxconf

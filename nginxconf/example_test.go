@@ -36,3 +36,39 @@ func ExampleSwitcher() {
 	}
 	// Now the previous slot can be stopped.
 }
+
+// An existing setup keeps one complete nginx config per slot and copies the
+// live one over nginx.conf. The per-slot files name their own upstream
+// servers, so Switch ignores the addresses.
+func ExampleSlotFiles() {
+	sw := &nginxconf.SlotFiles{
+		Live:   "/etc/nginx/nginx.conf",
+		Blue:   "/etc/nginx/nginx.blue.conf",
+		Green:  "/etc/nginx/nginx.green.conf",
+		Conf:   "/etc/nginx/nginx.conf",
+		Logger: slog.Default(),
+	}
+	if err := sw.Switch(context.Background(), bluegreen.Green, nil); err != nil {
+		log.Fatal(err) // nginx.conf is as it was, and still live
+	}
+}
+
+// nginx runs in the container "proxy", which shares a docker network with
+// the slots of project "shop": the upstream names the slot's container and
+// its container port. (With nginx on the host network, pass the slot's
+// published port instead: "127.0.0.1:8080".)
+func ExampleContainer() {
+	sw := &nginxconf.Container{
+		Container: "proxy",
+		Upstream:  "backend",
+		File:      "/etc/nginx/conf.d/upstream.conf",
+		Logger:    slog.Default(),
+	}
+	ctx := context.Background()
+	if err := sw.Switch(ctx, bluegreen.Green, []string{"shop-green-web-1:8000"}); err != nil {
+		log.Fatal(err)
+	}
+	if err := sw.Drain(ctx); err != nil {
+		log.Print(err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
@@ -39,16 +40,34 @@ func newBackend(gen uint64, slot bluegreen.Slot, addrs []string, rt http.RoundTr
 			pr.Out.Host = pr.In.Host // the app sees the name the client asked for
 			pr.SetXForwarded()
 		},
-		Transport: rt,
-		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Transport:  rt,
+		BufferPool: buffers,
+		ErrorLog:   slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if !errors.Is(err, context.Canceled) { // the client left: nothing to tell
-				log.Warn("backend error", "method", r.Method, "url", r.URL.String(), "backend", r.URL.Host, "err", err)
+				log.Warn("backend error", "method", r.Method, "path", r.URL.Path, "backend", r.URL.Host, "err", err)
 			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
 	return b
+}
+
+// bufSize is the size of ReverseProxy's own copy buffers.
+const bufSize = 32 << 10
+
+// buffers holds the copy buffers of every backend: without a pool,
+// ReverseProxy allocates one per request.
+var buffers = &bufferPool{pool: sync.Pool{New: func() any { return new([bufSize]byte) }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte { return b.pool.Get().(*[bufSize]byte)[:] }
+
+func (b *bufferPool) Put(p []byte) {
+	if len(p) == bufSize {
+		b.pool.Put((*[bufSize]byte)(p))
+	}
 }
 
 // checkAddrs accepts host:port addresses with a port from 1 to 65535 and a

@@ -1,9 +1,9 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
