@@ -42,7 +42,8 @@ func TestMain(m *testing.M) {
 // procedure, each under the same load, and logs the comparison table.
 // Environment: BENCH_WORKERS fixes the load (0: none, e.g. for a CPU
 // profile of the deploy alone); BENCH_HEALTH_INTERVAL sets x-bluegreen's
-// health.interval (default: the library's).
+// health.interval (default: the library's); BENCH_SHARED=1 adds a shared
+// service; BENCH_API_LOG=1 logs the Docker API calls of each deploy.
 func BenchmarkDeploy(b *testing.B) {
 	w := newWorld(b)
 	var ours, naive []sample
@@ -71,7 +72,8 @@ func note(format string, args ...any) {
 type world struct {
 	engine  *bluegreen.Engine
 	workers int
-	release int // numbers the VERSION of each deploy
+	release int     // numbers the VERSION of each deploy
+	api     *apiLog // with BENCH_API_LOG=1
 	ours    procedure
 	naive   procedure
 }
@@ -90,19 +92,25 @@ func newWorld(b *testing.B) *world {
 	testutil.RequireNginx(b)
 	testutil.Image(b, image)
 	ctx := context.Background()
+	w := &world{}
+	host := ""
+	if os.Getenv("BENCH_API_LOG") == "1" {
+		host, w.api = startAPILog(b)
+	}
 	start := time.Now()
-	engine, err := bluegreen.NewCompose(ctx, "")
+	engine, err := bluegreen.NewCompose(ctx, host)
 	if err != nil {
 		b.Fatal(err)
 	}
 	note("NewCompose (engine client start-up, once per process): %v", time.Since(start).Round(time.Millisecond))
 	b.Cleanup(func() { _ = engine.Close() })
 	id := time.Now().UnixNano() % 1_000_000
-	w := &world{engine: engine}
+	w.engine = engine
 	w.ours = newProcedure(b, fmt.Sprintf("bgbench%d", id), oursFile)
 	w.naive = newProcedure(b, fmt.Sprintf("bgnaive%d", id), func(procedure) string { return naiveFile })
 	w.setupOurs(b)
 	w.setupNaive(b)
+	w.costs(b)
 	w.workers = calibrate(b, w.ours.nginx.URL+"/version")
 	return w
 }

@@ -5,20 +5,22 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/compose/v2/pkg/api"
+
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/nginxconf"
 )
 
-// oursFile is the test app with x-bluegreen at its defaults, except the
-// health path (the app answers 404 on nothing else but / anyway) and the
-// private nginx.
-// With BENCH_SHARED=1 the file also has a shared service (kv), which
-// runs once in the base project.
+// oursFile is the test app with x-bluegreen at its defaults (health
+// interval 250 ms, healthy_threshold 2, keep_retired) but for the health
+// path, the slot ports and the private nginx. With BENCH_SHARED=1 the file
+// also has a shared service (kv), which runs once in the base project.
 func oursFile(p procedure) string {
 	shared := ""
 	if os.Getenv("BENCH_SHARED") == "1" {
@@ -60,6 +62,35 @@ func (w *world) setupOurs(b *testing.B) {
 	}
 	w.ours.live = r.To
 	note("bluegreen first deploy (no load): %v; %s", r.Elapsed.Round(time.Millisecond), stepList(r))
+}
+
+// costs times, 20 times each, the calls a deploy repeats: the compose Ps of
+// every health probe round and the nginx -t of every switch.
+func (w *world) costs(b *testing.B) {
+	b.Helper()
+	ctx := context.Background()
+	name := w.ours.project + "-" + string(w.ours.live)
+	ps := timeIt(20, func() error {
+		_, err := w.engine.Ps(ctx, name, api.PsOptions{All: true, Services: []string{"web"}})
+		return err
+	})
+	n := w.ours.nginx
+	test := timeIt(20, func() error {
+		return exec.Command(n.Binary, "-p", n.Prefix, "-c", n.Conf, "-t", "-q").Run()
+	})
+	note("costs (median of 20, no load): compose Ps of one slot %v; nginx -t %v", ps, test)
+}
+
+func timeIt(n int, fn func() error) time.Duration {
+	xs := make([]float64, n)
+	for i := range xs {
+		start := time.Now()
+		if err := fn(); err != nil {
+			return -1
+		}
+		xs[i] = float64(time.Since(start))
+	}
+	return time.Duration(median(xs)).Round(100 * time.Microsecond)
 }
 
 // deployer loads the configuration as the CLI would, for release version.
@@ -132,6 +163,9 @@ func (w *world) deployOurs(b *testing.B) sample {
 	splitSwitch(s.steps, switchBegin, switchDone, rec)
 	wantServing(b, w.ours.nginx.URL, version)
 	b.Logf("bluegreen %s %s->%s: %s; %s; timeline: %s", version, r.From, r.To, s, stepList(r), timeline(start, events))
+	if w.api != nil {
+		note("bluegreen %s: %s", version, w.api.since(start))
+	}
 	return s
 }
 

@@ -68,23 +68,15 @@ type Container struct {
 	// Client talks to the engine that runs Container; nil means a client
 	// from the environment (DOCKER_HOST...), made for each call.
 	Client DockerClient
-	// Logger receives a record for each step; nil discards them.
-	Logger *slog.Logger
-	// ReloadTimeout bounds the wait for new workers after a reload; zero
-	// means DefaultReloadTimeout.
+	// Logger and ReloadTimeout work as the Switcher fields of the same
+	// names.
+	Logger        *slog.Logger
 	ReloadTimeout time.Duration
 }
 
-var (
-	_ bluegreen.Switcher = (*Container)(nil)
-	_ bluegreen.Drainer  = (*Container)(nil)
-)
-
-// Switch writes an upstream file that sends new requests to addrs into the
-// container, checks it with nginx -t and reloads nginx. It returns nil once
-// the new workers run and the old ones stopped accepting. On error the
-// previous file is back in place and, if nginx may have loaded the new one,
-// nginx is reloaded again.
+// Switch writes into the container an upstream file that sends new requests
+// to addrs, then validates, reloads, confirms and, on error, restores as
+// Switcher.Switch does.
 //
 // The file is written in place (the engine unpacks a tar into the
 // container), not renamed into place: that needs an mv in the container.
@@ -115,14 +107,11 @@ func (c *Container) Active(ctx context.Context) (bluegreen.Slot, error) {
 		return bluegreen.None, fmt.Errorf("active: %w", err)
 	}
 	defer done()
-	s, err := d.copyFrom(ctx, c.File)
+	live, err := d.copyFrom(ctx, c.File)
 	if err != nil {
 		return bluegreen.None, fmt.Errorf("active: %w", err)
 	}
-	if !s.exists {
-		return bluegreen.None, nil
-	}
-	return activeSlot(s.data, c.Upstream, c.File, logger(c.Logger))
+	return activeSlot(live, c.Upstream, c.File, logger(c.Logger))
 }
 
 // Drain waits until the nginx master in the container has no worker left

@@ -3,7 +3,6 @@ package nginxconf
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,30 +28,13 @@ type SlotFiles struct {
 	// /etc/nginx/nginx.blue.conf. They must differ, and nginx must not load
 	// them itself (outside conf.d/*.conf, say).
 	Blue, Green string
-	// Conf is passed to nginx as -c when set; empty means nginx's
-	// compiled-in config path. When Live is the main config, set Conf to it.
-	Conf string
-	// Prefix is passed to nginx as -p when set; empty means nginx's
-	// compiled-in prefix.
-	Prefix string
-	// Binary is the nginx executable. Empty means "nginx" from PATH, or
-	// /usr/sbin/nginx when PATH has none.
-	Binary string
-	// PIDFile is the running master's pid file. Empty means the path nginx
-	// itself uses: the pid directive of the main config, else the
-	// compiled-in path.
-	PIDFile string
-	// Logger receives a record for each step; nil discards them.
-	Logger *slog.Logger
-	// ReloadTimeout bounds the wait for new workers after a reload; zero
-	// means DefaultReloadTimeout.
-	ReloadTimeout time.Duration
+	// Conf, Prefix, Binary, PIDFile, Logger and ReloadTimeout work as the
+	// Switcher fields of the same names. When Live is the main config, set
+	// Conf to it.
+	Conf, Prefix, Binary, PIDFile string
+	Logger                        *slog.Logger
+	ReloadTimeout                 time.Duration
 }
-
-var (
-	_ bluegreen.Switcher = (*SlotFiles)(nil)
-	_ bluegreen.Drainer  = (*SlotFiles)(nil)
-)
 
 // Switch copies the file of slot over Live (atomically, with fsync), checks
 // the config with nginx -t and reloads nginx, confirmed by its workers. On
@@ -82,12 +64,12 @@ func (s *SlotFiles) Active(ctx context.Context) (bluegreen.Slot, error) {
 	if err := s.validate(); err != nil {
 		return bluegreen.None, fmt.Errorf("active: %w", err)
 	}
-	live, err := os.ReadFile(s.Live)
-	if errors.Is(err, os.ErrNotExist) {
-		return bluegreen.None, nil
-	}
+	live, err := readSnapshot(s.Live)
 	if err != nil {
 		return bluegreen.None, fmt.Errorf("active: %w", err)
+	}
+	if !live.exists {
+		return bluegreen.None, nil
 	}
 	blue, err := os.ReadFile(s.Blue)
 	if err != nil {
@@ -101,9 +83,9 @@ func (s *SlotFiles) Active(ctx context.Context) (bluegreen.Slot, error) {
 	case bytes.Equal(blue, green):
 		return bluegreen.None, fmt.Errorf("active: %w: %s and %s have the same content, so the live slot cannot be told",
 			ErrInvalid, s.Blue, s.Green)
-	case bytes.Equal(live, blue):
+	case bytes.Equal(live.data, blue):
 		return bluegreen.Blue, nil
-	case bytes.Equal(live, green):
+	case bytes.Equal(live.data, green):
 		return bluegreen.Green, nil
 	}
 	return bluegreen.None, fmt.Errorf("active: %s: %w: equals neither %s nor %s (edited by hand?)",

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
@@ -68,11 +67,6 @@ type Switcher struct {
 	ReloadTimeout time.Duration
 }
 
-var (
-	_ bluegreen.Switcher = (*Switcher)(nil)
-	_ bluegreen.Drainer  = (*Switcher)(nil)
-)
-
 // Switch writes an upstream file that sends new requests to addrs, checks it
 // with nginx -t and reloads nginx. It returns nil once the new workers run
 // and the old ones stopped accepting. nginx must be running: without a
@@ -94,14 +88,11 @@ func (s *Switcher) Active(ctx context.Context) (bluegreen.Slot, error) {
 	if s.File == "" {
 		return bluegreen.None, fmt.Errorf("active: %w: File is empty", ErrInvalid)
 	}
-	data, err := os.ReadFile(s.File)
-	if errors.Is(err, os.ErrNotExist) {
-		return bluegreen.None, nil
-	}
+	live, err := readSnapshot(s.File)
 	if err != nil {
 		return bluegreen.None, fmt.Errorf("active: %w", err)
 	}
-	return activeSlot(data, s.Upstream, s.File, logger(s.Logger))
+	return activeSlot(live, s.Upstream, s.File, logger(s.Logger))
 }
 
 // Drain waits until the master has no worker left that is shutting down:
@@ -124,9 +115,13 @@ func renderFile(name, file string, slot bluegreen.Slot, addrs []string) ([]byte,
 	return render(upstream{Slot: slot, Name: name, Addrs: addrs})
 }
 
-// activeSlot reads the slot from data, the content of the managed upstream
-// file named file.
-func activeSlot(data []byte, name, file string, log *slog.Logger) (bluegreen.Slot, error) {
+// activeSlot reads the slot from live, the managed upstream file named
+// file: None when it does not exist.
+func activeSlot(live snapshot, name, file string, log *slog.Logger) (bluegreen.Slot, error) {
+	if !live.exists {
+		return bluegreen.None, nil
+	}
+	data := live.data
 	if !bytes.HasPrefix(data, []byte(header)) && isPlainUpstream(data, name) {
 		// A hand-written upstream, as nginx needs one to start: no slot of
 		// ours is live yet, and the first Switch replaces it.

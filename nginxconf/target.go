@@ -7,6 +7,18 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
+)
+
+// The three ways to run nginx, each a Switcher that can drain.
+var (
+	_ bluegreen.Switcher = (*Switcher)(nil)
+	_ bluegreen.Drainer  = (*Switcher)(nil)
+	_ bluegreen.Switcher = (*SlotFiles)(nil)
+	_ bluegreen.Drainer  = (*SlotFiles)(nil)
+	_ bluegreen.Switcher = (*Container)(nil)
+	_ bluegreen.Drainer  = (*Container)(nil)
 )
 
 // target is one running nginx master that a switch drives: on this host
@@ -56,7 +68,7 @@ func replace(ctx context.Context, t target, file string, content []byte, timeout
 
 	if err := reload(ctx, t, timeout, log); err != nil {
 		err = errors.Join(err, restore(ctx, t, log, file, prev))
-		reloadBack(ctx, t, log)
+		reloadBack(ctx, t, timeout, log)
 		return err
 	}
 	log.Info("switched", "nginx", t.String(), "took", time.Since(start))
@@ -146,10 +158,10 @@ func restore(ctx context.Context, t target, log *slog.Logger, file string, prev 
 
 // reloadBack reloads nginx after a failed reload: nginx may have loaded the
 // new file after all, and must go back to the restored one.
-func reloadBack(ctx context.Context, t target, log *slog.Logger) {
+func reloadBack(ctx context.Context, t target, timeout time.Duration, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := reload(ctx, t, cleanupTimeout, log); err != nil {
+	if err := reload(ctx, t, timeout, log); err != nil {
 		log.Error("reload with the previous file failed", "err", err)
 		return
 	}

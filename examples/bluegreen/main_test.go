@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/docker/compose/v2/pkg/api"
+	"github.com/sirupsen/logrus"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building the command:", err)
 		os.Exit(1)
 	}
+	logrus.SetOutput(io.Discard) // compose's warnings in the tests' own cleanup
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -289,14 +291,17 @@ func body(t *testing.T, url string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// downProject removes what a test's deploys left: both slots and the base
+// project, with its volumes.
 func downProject(t *testing.T, project string) {
 	backend, err := bluegreen.NewCompose(context.Background(), "")
 	if err != nil {
 		t.Log(err)
 		return
 	}
-	for _, slot := range []string{"blue", "green"} {
-		_ = backend.Down(context.Background(), project+"-"+slot, api.DownOptions{RemoveOrphans: true})
+	defer backend.Close()
+	for _, name := range []string{project + "-blue", project + "-green", project} {
+		_ = backend.Down(context.Background(), name, api.DownOptions{RemoveOrphans: true, Volumes: true})
 	}
 }
 
@@ -323,5 +328,56 @@ func TestComposeResolution(t *testing.T) {
 	wantOneLine(t, stderr, `BLUEGREEN_DRAIN_TIMEOUT="soon" is not a duration`)
 	if code != exitBadInput {
 		t.Errorf("bad environment override: exit %d, want %d", code, exitBadInput)
+	}
+}
+
+// TestREADMEWalkthrough runs the README's walkthrough as it is written,
+// against a private nginx (the BLUEGREEN_* overrides point at it) and free
+// slot ports: every line must succeed.
+func TestREADMEWalkthrough(t *testing.T) {
+	testutil.RequireDocker(t)
+	testutil.RequireNginx(t)
+	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2")
+	ngx := testutil.Nginx(t)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, walk, ok := strings.Cut(string(readme), "## Walkthrough")
+	_, walk, ok2 := strings.Cut(walk, "```sh\n")
+	walk, _, ok3 := strings.Cut(walk, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README.md has no ```sh block under ## Walkthrough")
+	}
+	blue, _ := testutil.FreePort()
+	green, _ := testutil.FreePort()
+	project := fmt.Sprintf("walk%d", os.Getpid())
+	env := []string{
+		"BLUEGREEN_UPSTREAM_FILE=" + ngx.UpstreamFile, "BLUEGREEN_NGINX_CONF=" + ngx.Conf,
+		"BLUEGREEN_NGINX_PREFIX=" + ngx.Prefix, fmt.Sprintf("BLUE_PORT=%d", blue), fmt.Sprintf("GREEN_PORT=%d", green),
+		"COMPOSE_PROJECT_NAME=" + project, // the file's name: would collide with a user's walkthrough
+		"BLUEGREEN_STATE_DIR=" + t.TempDir(),
+	}
+	dir := "../.."
+	t.Cleanup(func() { downProject(t, project) })
+	for _, line := range strings.Split(strings.TrimSpace(walk), "\n") {
+		switch fields := strings.Fields(line); {
+		case fields[0] == "cd":
+			dir = filepath.Join(dir, fields[1])
+		case fields[0] == "export":
+			env = append(env, fields[1])
+		case len(fields) >= 3 && fields[0] == "go" && fields[1] == "run":
+			code, _, stderr := cliIn(t, dir, env, fields[3:]...)
+			if code != exitOK {
+				t.Fatalf("%q: exit %d: %s", line, code, stderr)
+			}
+			if fields[3] == "rollback" {
+				if got := body(t, ngx.URL+"/version"); got != "v1" {
+					t.Errorf("after the walkthrough's rollback nginx serves %q, want v1", got)
+				}
+			}
+		default:
+			t.Fatalf("the walkthrough has a line this test cannot run: %q", line)
+		}
 	}
 }

@@ -28,6 +28,7 @@ type globalOptions struct {
 	upstreamFile string
 	nginxConf    string
 	nginxPrefix  string
+	stateDir     string
 	healthTime   time.Duration
 	drainTime    time.Duration
 }
@@ -44,6 +45,7 @@ func (o *globalOptions) install(cmd *cobra.Command) {
 	f.StringVar(&o.upstreamFile, "upstream-file", "", "override x-bluegreen nginx.upstream_file (env BLUEGREEN_UPSTREAM_FILE)")
 	f.StringVar(&o.nginxConf, "nginx-conf", "", "override x-bluegreen nginx.conf (nginx -c) (env BLUEGREEN_NGINX_CONF)")
 	f.StringVar(&o.nginxPrefix, "nginx-prefix", "", "override x-bluegreen nginx.prefix (nginx -p) (env BLUEGREEN_NGINX_PREFIX)")
+	f.StringVar(&o.stateDir, "state-dir", "", "override x-bluegreen state_dir: history and lock (env BLUEGREEN_STATE_DIR)")
 	f.DurationVar(&o.healthTime, "health-timeout", 0, "override x-bluegreen health.timeout (env BLUEGREEN_HEALTH_TIMEOUT)")
 	f.DurationVar(&o.drainTime, "drain-timeout", 0, "override x-bluegreen drain_timeout (env BLUEGREEN_DRAIN_TIMEOUT)")
 }
@@ -91,6 +93,7 @@ func (o *globalOptions) fromEnv() error {
 		{"BLUEGREEN_UPSTREAM_FILE", &o.upstreamFile},
 		{"BLUEGREEN_NGINX_CONF", &o.nginxConf},
 		{"BLUEGREEN_NGINX_PREFIX", &o.nginxPrefix},
+		{"BLUEGREEN_STATE_DIR", &o.stateDir},
 	} {
 		if *v.dst == "" {
 			*v.dst = os.Getenv(v.name)
@@ -125,6 +128,7 @@ func (o *globalOptions) override(cfg *bluegreen.Config) {
 	set(&cfg.Nginx.UpstreamFile, absPath(o.upstreamFile))
 	set(&cfg.Nginx.Conf, absPath(o.nginxConf))
 	set(&cfg.Nginx.Prefix, absPath(o.nginxPrefix))
+	set(&cfg.StateDir, absPath(o.stateDir))
 	if o.healthTime > 0 {
 		cfg.Health.Timeout = o.healthTime
 	}
