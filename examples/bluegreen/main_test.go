@@ -381,3 +381,19 @@ func TestREADMEWalkthrough(t *testing.T) {
 		}
 	}
 }
+
+// TestDemo runs the README's first command: the demo deploys two releases
+// under load and must report that no request failed.
+func TestDemo(t *testing.T) {
+	testutil.RequireDocker(t)
+	testutil.RequireNginx(t)
+	code, stdout, _ := cli(t, "demo")
+	if code != exitOK {
+		t.Fatalf("demo: exit %d", code)
+	}
+	for _, want := range []string{"deploy v2: blue -> green", "deploy v3: green -> blue", " sent, 0 failed", "cleaned up"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}
