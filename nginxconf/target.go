@@ -57,7 +57,9 @@ func replace(ctx context.Context, t target, file string, content []byte, timeout
 		return fmt.Errorf("switch: read previous %s: %w", file, err)
 	}
 	if err := t.write(ctx, file, content, prev); err != nil {
-		return fmt.Errorf("switch: write %s: %w", file, err)
+		// An atomic write left the file as it was; a copy into a container
+		// may have stopped halfway.
+		return errors.Join(fmt.Errorf("switch: write %s: %w", file, err), restore(ctx, t, log, file, prev))
 	}
 	log.Debug("wrote file")
 
