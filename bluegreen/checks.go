@@ -146,7 +146,7 @@ func (d *Deployer) repairSwitch(ctx context.Context, named Slot) (Slot, error) {
 		}
 		d.info(StepPrepare, slot, fmt.Sprintf("the last deploy died during its switch: routing traffic to %s again", slot))
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), switchTimeout)
-		err := d.Switcher.Switch(sctx, slot, []string{d.addr(slot)})
+		err := d.switchUpstreams(sctx, slot)
 		cancel()
 		if err != nil {
 			return None, fmt.Errorf("repairing the switch the last deploy left unfinished: %w", err)

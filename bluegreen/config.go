@@ -121,12 +121,28 @@ type HealthConfig struct {
 }
 
 // NginxConfig drives the nginx that routes the traffic.
+//
+// nginx runs in one of three ways. By default it runs on the host and
+// includes UpstreamFile, which bluegreen owns. With LiveFile, BlueFile and
+// GreenFile (per-slot files, as many existing setups have them) a switch
+// copies the slot's file over LiveFile. With Container, nginx runs in that
+// container and bluegreen validates and reloads it through the engine;
+// UpstreamFile and Conf are then paths inside the container.
 type NginxConfig struct {
 	Upstream     string // name of the upstream block
 	UpstreamFile string // the include file bluegreen owns
 	Conf         string // passed as -c when set
 	Prefix       string // passed as -p when set
 	Binary       string
+	// LiveFile, BlueFile and GreenFile are the per-slot files mode.
+	LiveFile, BlueFile, GreenFile string
+	// Container names the nginx container of the container mode.
+	Container string
+	// Network, when set, is a docker network that the routed service of
+	// each slot joins; the upstream then names the slot's containers
+	// (<project>-<slot>-<service>-1:<port>) instead of 127.0.0.1:<slot
+	// port>, for an nginx container on that network.
+	Network string
 }
 
 // rawConfig is the x-bluegreen section as written in the file.
@@ -160,6 +176,11 @@ type rawNginx struct {
 	Conf         string `json:"conf"`
 	Prefix       string `json:"prefix"`
 	Binary       string `json:"binary"`
+	LiveFile     string `json:"live_file"`
+	BlueFile     string `json:"blue_file"`
+	GreenFile    string `json:"green_file"`
+	Container    string `json:"container"`
+	Network      string `json:"network"`
 }
 
 type rawSlots struct {
@@ -293,6 +314,8 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		if n.Binary != "" {
 			cfg.Nginx.Binary = n.Binary
 		}
+		cfg.Nginx.LiveFile, cfg.Nginx.BlueFile, cfg.Nginx.GreenFile = n.LiveFile, n.BlueFile, n.GreenFile
+		cfg.Nginx.Container, cfg.Nginx.Network = n.Container, n.Network
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("%w: %s: %s", ErrBadInput, ExtensionKey, strings.Join(errs, "; "))
@@ -307,8 +330,14 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 	if cfg.StateDir == "" {
 		cfg.StateDir = DefaultStateDir
 	}
-	// Relative paths are relative to the compose file, as in compose itself.
-	for _, path := range []*string{&cfg.Nginx.UpstreamFile, &cfg.Nginx.Conf, &cfg.Nginx.Prefix, &cfg.StateDir, &cfg.SlotFiles.Blue, &cfg.SlotFiles.Green} {
+	// Relative paths are relative to the compose file, as in compose
+	// itself; those of an nginx container are inside it.
+	paths := []*string{&cfg.StateDir, &cfg.SlotFiles.Blue, &cfg.SlotFiles.Green,
+		&cfg.Nginx.LiveFile, &cfg.Nginx.BlueFile, &cfg.Nginx.GreenFile}
+	if cfg.Nginx.Container == "" {
+		paths = append(paths, &cfg.Nginx.UpstreamFile, &cfg.Nginx.Conf, &cfg.Nginx.Prefix)
+	}
+	for _, path := range paths {
 		if *path != "" && !filepath.IsAbs(*path) {
 			*path = filepath.Join(p.WorkingDir, *path)
 		}
@@ -395,6 +424,15 @@ func (c Config) Validate(p *types.Project) error {
 	}
 	if c.StateDir == "" {
 		bad("state_dir: empty")
+	}
+	if n := c.Nginx; (n.LiveFile != "" || n.BlueFile != "" || n.GreenFile != "") && (n.LiveFile == "" || n.BlueFile == "" || n.GreenFile == "") {
+		bad("nginx: live_file, blue_file and green_file go together")
+	}
+	if c.Nginx.Container != "" && c.Nginx.LiveFile != "" {
+		bad("nginx: container and live_file exclude each other")
+	}
+	if c.Nginx.Container != "" && !filepath.IsAbs(c.Nginx.UpstreamFile) {
+		bad("nginx.upstream_file: %q must be an absolute path inside the container", c.Nginx.UpstreamFile)
 	}
 	if !upstreamName.MatchString(c.Nginx.Upstream) {
 		bad("nginx.upstream: %q is not a plain name", c.Nginx.Upstream)

@@ -24,7 +24,8 @@ type env struct {
 	t       *testing.T
 	project string
 	file    string
-	nginx   *testutil.NginxServer
+	nginx   *testutil.NginxServer // the host nginx, when the test uses one
+	url     string                // where the test's clients send requests
 	compose *bluegreen.Engine
 	ports   bluegreen.SlotPorts
 }
@@ -52,26 +53,40 @@ const xBluegreen = `x-bluegreen:
   drain_timeout: 30s
   verify_url: "${VERIFY_URL:-}"
   nginx:
-    upstream: backend
-    upstream_file: %s
-    conf: %s
-    prefix: %s
-    binary: %s
-`
+%s`
+
+// front starts the proxy of a test and returns its x-bluegreen nginx
+// section (indented by four spaces) and its URL.
+type front func(t *testing.T) (nginx, url string)
+
+// hostNginx is a private nginx on the host, with a managed upstream file.
+func (e *env) hostNginx(t *testing.T) (string, string) {
+	e.nginx = testutil.Nginx(t)
+	return fmt.Sprintf("    upstream: backend\n    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
+		e.nginx.UpstreamFile, e.nginx.Conf, e.nginx.Prefix, e.nginx.Binary), e.nginx.URL
+}
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	return newEnvWith(t, webServices)
 }
 
-// newEnvWith makes a test's world from a compose file's services part.
+// newEnvWith makes a test's world from a compose file's services part,
+// behind a host nginx.
 func newEnvWith(t *testing.T, services string) *env {
+	t.Helper()
+	return newEnvFront(t, services, nil)
+}
+
+// newEnvFront makes a test's world behind the proxy that proxy starts (a
+// host nginx when nil).
+func newEnvFront(t *testing.T, services string, proxy func(e *env) front) *env {
 	t.Helper()
 	testutil.RequireDocker(t)
 	testutil.RequireNginx(t)
 	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2", "bluegreen-testapp:v3")
 	ctx := context.Background()
-	e := &env{t: t, nginx: testutil.Nginx(t), project: fmt.Sprintf("bgtest%d", time.Now().UnixNano()%1_000_000)}
+	e := &env{t: t, project: fmt.Sprintf("bgtest%d", time.Now().UnixNano()%1_000_000)}
 	for _, p := range []*int{&e.ports.Blue, &e.ports.Green} {
 		port, err := testutil.FreePort()
 		if err != nil {
@@ -79,9 +94,14 @@ func newEnvWith(t *testing.T, services string) *env {
 		}
 		*p = port
 	}
+	start := e.hostNginx
+	if proxy != nil {
+		start = proxy(e)
+	}
+	nginxSection, url := start(t)
+	e.url = url
 	e.file = filepath.Join(t.TempDir(), "compose.yaml")
-	yaml := services + fmt.Sprintf(xBluegreen, e.ports.Blue, e.ports.Green,
-		e.nginx.UpstreamFile, e.nginx.Conf, e.nginx.Prefix, e.nginx.Binary)
+	yaml := services + fmt.Sprintf(xBluegreen, e.ports.Blue, e.ports.Green, nginxSection)
 	if err := os.WriteFile(e.file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +162,7 @@ func get(url string) (string, error) {
 func (e *env) wantServing(version string) {
 	e.t.Helper()
 	for i := 0; i < 5; i++ { // several requests: every nginx worker must agree
-		got, err := get(e.nginx.URL + "/version")
+		got, err := get(e.url + "/version")
 		if err != nil || got != version {
 			e.t.Fatalf("nginx serves %q (err %v), want %q", got, err, version)
 		}
@@ -188,7 +208,7 @@ func TestDeployUnderLoad(t *testing.T) {
 	e.wantServing("v1")
 	t.Logf("deploy v1 (first, no load): %s total; %s", first.Elapsed.Round(time.Millisecond), durations(first))
 
-	load := testutil.Load(t, e.nginx.URL+"/version")
+	load := testutil.Load(t, e.url+"/version")
 	time.Sleep(500 * time.Millisecond) // load is flowing before the deploy begins
 
 	for _, tc := range []struct {

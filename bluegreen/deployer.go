@@ -241,7 +241,7 @@ func (d *Deployer) switchTo(ctx context.Context, r *Report, slot Slot) error {
 	if err := d.record(r, func(rel *Release) { rel.Switching = true }); err != nil {
 		return err
 	}
-	err := d.Switcher.Switch(ctx, slot, []string{d.addr(slot)})
+	err := d.switchUpstreams(ctx, slot)
 	if rerr := d.record(r, func(rel *Release) { rel.Switching = false }); err == nil {
 		err = rerr
 	}
@@ -390,6 +390,27 @@ func portFree(port int) error {
 		return fmt.Errorf("%w: slot port %d is taken by another process: %v", ErrBadInput, port, err)
 	}
 	return l.Close()
+}
+
+// switchUpstreams routes traffic to slot's upstream addresses: its host
+// port on 127.0.0.1, or, when the slots join the proxy's network, each of
+// its routed containers by name.
+func (d *Deployer) switchUpstreams(ctx context.Context, slot Slot) error {
+	if d.Config.Nginx.Network == "" {
+		return d.Switcher.Switch(ctx, slot, []string{d.addr(slot)})
+	}
+	cs, err := d.Compose.Ps(ctx, slotProjectName(d.Config.Project, slot), api.PsOptions{Services: []string{d.Config.Service}})
+	if err != nil {
+		return fmt.Errorf("listing the containers of %s: %w", slot, err)
+	}
+	var addrs []string
+	for _, c := range cs {
+		addrs = append(addrs, net.JoinHostPort(c.Name, strconv.Itoa(d.Config.Port)))
+	}
+	if len(addrs) == 0 {
+		return fmt.Errorf("no running container of %s in %s", d.Config.Service, slot)
+	}
+	return d.Switcher.Switch(ctx, slot, addrs)
 }
 
 func (d *Deployer) addr(slot Slot) string {

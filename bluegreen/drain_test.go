@@ -19,7 +19,7 @@ import (
 func TestLongRequestsSurviveTheSwitch(t *testing.T) {
 	e := newEnv(t)
 	finish := e.underLoad()
-	slow := testutil.LoadWith(t, e.nginx.URL+"/slow", testutil.LoadOptions{Workers: 4})
+	slow := testutil.LoadWith(t, e.url+"/slow", testutil.LoadOptions{Workers: 4})
 	vars := []string{"SLOW=3s"}
 	e.deploy(append(vars, "IMAGE_TAG=v2")...) // v2 answers /slow in 3 s too
 	time.Sleep(1500 * time.Millisecond)       // /slow requests are mid-way through v2
@@ -44,7 +44,7 @@ func TestOldReleaseIgnoringSIGTERM(t *testing.T) {
 	e := newEnv(t)
 	vars := []string{"IGNORE_SIGTERM=1", "STOP_GRACE=2s"}
 	e.deploy(append(vars, "IMAGE_TAG=v1")...)
-	load := testutil.Load(t, e.nginx.URL+"/version")
+	load := testutil.Load(t, e.url+"/version")
 	r := e.deploy(append(vars, "IMAGE_TAG=v2")...)
 	retire := stepTime(r, bluegreen.StepRetire)
 	t.Logf("deploy over a release that ignores SIGTERM: %s; %s", r.Elapsed.Round(time.Millisecond), durations(r))

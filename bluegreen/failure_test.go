@@ -40,7 +40,7 @@ func (e *env) underLoad() (finish func(version string)) {
 	e.t.Helper()
 	e.deploy("IMAGE_TAG=v1")
 	e.wantServing("v1")
-	load := testutil.Load(e.t, e.nginx.URL+"/version")
+	load := testutil.Load(e.t, e.url+"/version")
 	time.Sleep(300 * time.Millisecond)
 	return func(version string) {
 		e.t.Helper()
@@ -146,13 +146,13 @@ func TestSlowBootingRelease(t *testing.T) {
 func TestVerifyFailureSwitchesBack(t *testing.T) {
 	e := newEnv(t)
 	finish := e.underLoad()
-	_, err := e.deployer("IMAGE_TAG=v2", "FAIL=verify", "VERIFY_URL="+e.nginx.URL+"/verify").Deploy(context.Background())
+	_, err := e.deployer("IMAGE_TAG=v2", "FAIL=verify", "VERIFY_URL="+e.url+"/verify").Deploy(context.Background())
 	t.Logf("deploy: %v", err)
 	wantStepError(t, err, bluegreen.StepVerify, bluegreen.Blue, bluegreen.ErrVerify)
 	e.wantNoContainers(bluegreen.Green)
 	finish("v1")
 	// The same check passes on a good release.
-	e.deploy("IMAGE_TAG=v3", "VERIFY_URL="+e.nginx.URL+"/verify")
+	e.deploy("IMAGE_TAG=v3", "VERIFY_URL="+e.url+"/verify")
 	e.wantServing("v3")
 }
 
@@ -374,7 +374,7 @@ func TestKilledDeploy(t *testing.T) {
 		t.Logf("killed a deploy of %s at %q", version, killAt)
 
 		// Traffic is on a good release right now, whichever it is.
-		if body, err := get(e.nginx.URL + "/version"); err != nil {
+		if body, err := get(e.url + "/version"); err != nil {
 			t.Fatalf("after the kill at %q nginx answers %v", killAt, err)
 		} else {
 			t.Logf("nginx serves %s after the kill", body)

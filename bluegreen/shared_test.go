@@ -40,7 +40,7 @@ volumes:
 // kv sends one request through nginx to the web release, which forwards it
 // to the shared key-value service.
 func (e *env) kv(method, key, value string) (string, error) {
-	req, err := http.NewRequest(method, e.nginx.URL+"/kv/"+key, strings.NewReader(value))
+	req, err := http.NewRequest(method, e.url+"/kv/"+key, strings.NewReader(value))
 	if err != nil {
 		return "", err
 	}

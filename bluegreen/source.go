@@ -231,8 +231,31 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *R
 		}
 		p.Services[name] = svc
 	}
+	if cfg.Nginx.Network != "" {
+		joinNetwork(p, cfg.Project, cfg.Service, cfg.Nginx.Network)
+	}
 	labelServices(p)
 	return p, vars, nil
+}
+
+// proxyNetwork is the key, in a slot project, of the network that the proxy
+// shares with the slots.
+const proxyNetwork = "bluegreen_proxy"
+
+// joinNetwork attaches service to the existing docker network name, as well
+// as to the networks it was on (the base project's default one when none
+// was named).
+func joinNetwork(p *types.Project, base, service, name string) {
+	p.Networks = withEntry(p.Networks, proxyNetwork, types.NetworkConfig{Name: name, External: true})
+	svc := p.Services[service]
+	if svc.Networks == nil && svc.NetworkMode == "" {
+		svc.Networks = map[string]*types.ServiceNetworkConfig{"default": nil}
+		if _, ok := p.Networks["default"]; !ok {
+			p.Networks["default"] = types.NetworkConfig{Name: base + "_default", External: true}
+		}
+	}
+	svc.Networks = withEntry(svc.Networks, proxyNetwork, (*types.ServiceNetworkConfig)(nil))
+	p.Services[service] = svc
 }
 
 // baseProject loads the shared services (those that do not switch) as the

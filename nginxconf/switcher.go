@@ -135,8 +135,18 @@ func activeSlot(live snapshot, name, file string, log *slog.Logger) (bluegreen.S
 	return u.Slot, nil
 }
 
-// FromConfig returns a Switcher for the nginx section of x-bluegreen.
-func FromConfig(n bluegreen.NginxConfig, logger *slog.Logger) *Switcher {
+// FromConfig returns the Switcher for the nginx section of x-bluegreen: a
+// Container when it names one, SlotFiles when it names per-slot files, else
+// a Switcher of the managed upstream file.
+func FromConfig(n bluegreen.NginxConfig, logger *slog.Logger) bluegreen.Switcher {
+	switch {
+	case n.Container != "":
+		return &Container{Container: n.Container, Upstream: n.Upstream, File: n.UpstreamFile,
+			Conf: n.Conf, Prefix: n.Prefix, Binary: n.Binary, Logger: logger}
+	case n.LiveFile != "":
+		return &SlotFiles{Live: n.LiveFile, Blue: n.BlueFile, Green: n.GreenFile,
+			Conf: n.Conf, Prefix: n.Prefix, Binary: n.Binary, Logger: logger}
+	}
 	return &Switcher{
 		Upstream: n.Upstream,
 		File:     n.UpstreamFile,
