@@ -6,16 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/docker/compose/v2/pkg/api"
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 	"github.com/bluegreen-dev/bluegreen/nginxconf"
+	"github.com/bluegreen-dev/bluegreen/proxy"
 )
 
 const demoCompose = `# The demo's compose file: one web service whose image tag is the release.
@@ -32,32 +33,81 @@ x-bluegreen:
   health: {path: /healthz, interval: 100ms, timeout: 60s, healthy_threshold: 2}
   drain_timeout: 30s
   nginx:
-    upstream: backend
-    upstream_file: %s
-    conf: %s
-    prefix: %s
-    binary: %s
-`
+%s`
 
 func newDemoCommand(stdout, stderr io.Writer) *cobra.Command {
 	var verbose bool
+	var front string
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Build a demo image, start a private nginx, deploy two releases under load, print what happened, clean up",
+		Short: "Build a demo image, start a private proxy, deploy two releases under load, print what happened, clean up",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := slog.New(slog.DiscardHandler)
 			if verbose {
 				logger = slog.New(slog.NewTextHandler(stderr, nil))
 			}
-			return runDemo(cmd.Context(), stdout, logger)
+			if front != "auto" && front != "nginx" && front != "go" {
+				return &usageError{fmt.Errorf("--proxy %q: want auto, nginx or go", front)}
+			}
+			return runDemo(cmd.Context(), stdout, logger, front)
 		},
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print the library's log lines on stderr")
+	cmd.Flags().StringVar(&front, "proxy", "auto", "the proxy in front: nginx (a private nginx), go (bluegreen's in-process proxy), auto (nginx when installed)")
 	return cmd
 }
 
-func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger) (err error) {
+// demoProxy is the proxy in front of the demo's slots.
+type demoProxy struct {
+	name     string
+	url      string
+	nginx    string // the x-bluegreen nginx section, indented
+	switcher func(bluegreen.Config) bluegreen.Switcher
+	close    func()
+}
+
+// startProxy starts a private nginx, or bluegreen's in-process proxy when
+// asked or when nginx is not installed, on a free 127.0.0.1 port.
+func startProxy(ctx context.Context, mode, dir string, logger *slog.Logger) (*demoProxy, error) {
+	if mode == "auto" {
+		mode = "nginx"
+		if _, err := testutil.NginxBinary(); err != nil {
+			mode = "go"
+		}
+	}
+	if mode == "nginx" {
+		ngx, err := testutil.StartNginx(filepath.Join(dir, "nginx"))
+		if err != nil {
+			return nil, fmt.Errorf("demo: starting nginx: %w", err)
+		}
+		return &demoProxy{
+			name: "private nginx",
+			url:  ngx.URL,
+			nginx: fmt.Sprintf("    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
+				ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary),
+			switcher: func(cfg bluegreen.Config) bluegreen.Switcher { return nginxconf.FromConfig(cfg.Nginx, logger) },
+			close:    func() { _ = ngx.Close() },
+		}, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy.Switcher{Logger: logger}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Serve(sctx, ln) }()
+	return &demoProxy{
+		name:     "bluegreen's in-process Go proxy",
+		url:      "http://" + ln.Addr().String(),
+		nginx:    "    upstream: backend\n", // unused: the in-process proxy routes
+		switcher: func(bluegreen.Config) bluegreen.Switcher { return p },
+		close:    func() { cancel(); <-done },
+	}, nil
+}
+
+func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode string) (err error) {
 	say := func(format string, args ...any) { fmt.Fprintf(out, "demo: "+format+"\n", args...) }
 
 	say("building the demo image (a static Go app in a FROM scratch image)")
@@ -69,12 +119,12 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger) (err error
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ngx, err := testutil.StartNginx(filepath.Join(dir, "nginx"))
+	front, err := startProxy(ctx, mode, dir, logger)
 	if err != nil {
-		return fmt.Errorf("demo: starting nginx: %w", err)
+		return err
 	}
-	defer ngx.Close()
-	say("private nginx listening on %s (prefix %s)", ngx.URL, ngx.Prefix)
+	defer front.close()
+	say("%s listening on %s", front.name, front.url)
 
 	var ports [2]int
 	for i := range ports {
@@ -83,48 +133,58 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger) (err error
 		}
 	}
 	file := filepath.Join(dir, "compose.yaml")
-	yaml := fmt.Sprintf(demoCompose, ports[0], ports[1], ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary)
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(demoCompose, ports[0], ports[1], front.nginx)), 0o644); err != nil {
 		return err
 	}
 	backend, err := bluegreen.NewCompose(ctx, "")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	defer backend.Close()
 	project := fmt.Sprintf("bluegreen-demo-%d", os.Getpid())
-	defer func() {
-		// Remove whatever the demo started, even after Ctrl-C.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
-			if derr := backend.Down(cctx, project+"-"+string(slot), api.DownOptions{RemoveOrphans: true}); derr != nil {
-				err = errors.Join(err, fmt.Errorf("demo: cleaning up %s: %w", slot, derr))
-			}
-		}
-		say("cleaned up: both slots removed, nginx stopped")
-	}()
 	say("compose project %s, slots blue=127.0.0.1:%d green=127.0.0.1:%d", project, ports[0], ports[1])
 
-	deploy := func(tag string) (*bluegreen.Report, error) {
+	deployer := func(tag string) (*bluegreen.Deployer, error) {
 		src := bluegreen.Source{Files: []string{file}, ProjectName: project, Env: []string{"IMAGE_TAG=" + tag}}
 		cfg, err := bluegreen.LoadConfig(ctx, src)
 		if err != nil {
 			return nil, err
 		}
-		say("deploying %s", tag)
-		d := &bluegreen.Deployer{
-			Compose: backend, Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
+		return &bluegreen.Deployer{
+			Compose: backend, Switcher: front.switcher(cfg),
 			Source: src, Config: cfg, Logger: logger,
 			OnEvent: newProgressPrinter(out, outputLines).event,
+		}, nil
+	}
+	defer func() {
+		// Remove whatever the demo started, even after Ctrl-C.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		d, derr := deployer("v1")
+		if derr == nil {
+			d.OnEvent = nil
+			derr = d.Down(cctx, true)
 		}
+		if derr != nil {
+			err = errors.Join(err, fmt.Errorf("demo: cleaning up: %w", derr))
+			return
+		}
+		say("cleaned up: slots, network and proxy removed")
+	}()
+	deploy := func(tag string) (*bluegreen.Report, error) {
+		d, err := deployer(tag)
+		if err != nil {
+			return nil, err
+		}
+		say("deploying %s", tag)
 		return d.Deploy(ctx)
 	}
 
 	if _, err := deploy("v1"); err != nil {
 		return err
 	}
-	say("v1 is live; starting 8 clients sending requests through nginx without pause")
-	load := testutil.StartLoad(ngx.URL+"/version", testutil.LoadOptions{})
+	say("v1 is live; starting 8 clients sending requests through the proxy without pause")
+	load := testutil.StartLoad(front.url+"/version", testutil.LoadOptions{})
 	defer load.Stop()
 	var reports []*bluegreen.Report
 	for _, tag := range []string{"v2", "v3"} {
@@ -140,7 +200,7 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger) (err error
 	for i, r := range reports {
 		fmt.Fprintf(out, "  deploy v%d: %s -> %s in %s\n", i+2, r.From, r.To, r.Elapsed.Round(time.Millisecond))
 	}
-	fmt.Fprintf(out, "  requests through nginx during the deploys: %d sent, %d failed (%.0f req/s)\n",
+	fmt.Fprintf(out, "  requests through the proxy during the deploys: %d sent, %d failed (%.0f req/s)\n",
 		res.Sent, res.Failed, float64(res.Sent)/res.Duration.Seconds())
 	fmt.Fprintf(out, "  answered by: v1=%d v2=%d v3=%d\n", res.Versions["v1"], res.Versions["v2"], res.Versions["v3"])
 	if res.Failed > 0 {

@@ -384,16 +384,24 @@ func TestREADMEWalkthrough(t *testing.T) {
 
 // TestDemo runs the README's first command: the demo deploys two releases
 // under load and must report that no request failed.
+// With --proxy go it runs behind bluegreen's in-process proxy, as it does
+// on a machine without nginx.
 func TestDemo(t *testing.T) {
 	testutil.RequireDocker(t)
-	testutil.RequireNginx(t)
-	code, stdout, _ := cli(t, "demo")
-	if code != exitOK {
-		t.Fatalf("demo: exit %d", code)
-	}
-	for _, want := range []string{"deploy v2: blue -> green", "deploy v3: green -> blue", " sent, 0 failed", "cleaned up"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("demo output lacks %q", want)
-		}
+	for _, proxy := range []string{"nginx", "go"} {
+		t.Run(proxy, func(t *testing.T) {
+			if proxy == "nginx" {
+				testutil.RequireNginx(t)
+			}
+			code, stdout, _ := cli(t, "demo", "--proxy", proxy)
+			if code != exitOK {
+				t.Fatalf("demo: exit %d", code)
+			}
+			for _, want := range []string{"deploy v2: blue -> green", "deploy v3: green -> blue", " sent, 0 failed", "cleaned up"} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("demo output lacks %q", want)
+				}
+			}
+		})
 	}
 }
