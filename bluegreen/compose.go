@@ -31,9 +31,10 @@ type Compose interface {
 	Logs(ctx context.Context, projectName string, consumer api.LogConsumer, options api.LogOptions) error
 }
 
-// imageChecker is implemented by Engine: it lets a deploy find a missing
-// image before it creates anything.
-type imageChecker interface {
+// ImageChecker is an optional interface of a Compose: when it has it (Engine
+// and bluegreentest.Compose do), a deploy finds a missing image, and pulls
+// it, before it creates anything.
+type ImageChecker interface {
 	ImagePresent(ctx context.Context, ref string) (bool, error)
 }
 

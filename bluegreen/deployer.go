@@ -357,7 +357,7 @@ func (d *Deployer) keptRelease(ctx context.Context, slot Slot, rel Release) (boo
 // pullable, before anything is created. It needs an engine that can tell
 // (NewCompose's can); others leave the check to compose's Up.
 func (d *Deployer) checkImages(ctx context.Context, p *types.Project) error {
-	ic, ok := d.Compose.(imageChecker)
+	ic, ok := d.Compose.(ImageChecker)
 	if !ok {
 		return nil
 	}
