@@ -14,11 +14,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/sirupsen/logrus"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
@@ -59,7 +63,7 @@ func BenchmarkDeploy(b *testing.B) {
 		}
 		reportMetrics(b, naive)
 	})
-	note("\n%s", table(w.workers, ours, naive))
+	note("\n%s\nload average at the end: %s", table(w.workers, ours, naive), loadAverage())
 }
 
 // note prints on stdout: the parent benchmark's b.Log shows only with -v.
@@ -111,6 +115,7 @@ func newWorld(b *testing.B) *world {
 	w.setupOurs(b)
 	w.setupNaive(b)
 	w.costs(b)
+	note("machine: %s", machine())
 	w.workers = calibrate(b, w.ours.nginx.URL+"/version")
 	return w
 }
@@ -138,6 +143,39 @@ func healthInterval() string {
 		return ", interval: " + v
 	}
 	return ""
+}
+
+// machine describes where the benchmark runs, for the README.
+func machine() string {
+	mem := "?"
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(data), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+		mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	}
+	engine := "?"
+	if cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err == nil {
+		if v, err := cli.ServerVersion(context.Background()); err == nil {
+			engine = v.Version
+		}
+		cli.Close()
+	}
+	ngx := "?"
+	if bin, err := testutil.NginxBinary(); err == nil {
+		out, _ := exec.Command(bin, "-v").CombinedOutput()
+		ngx = strings.TrimSpace(strings.TrimPrefix(string(out), "nginx version: "))
+	}
+	return fmt.Sprintf("%d CPUs, %s, Docker Engine %s, %s, %s; load average now %s",
+		runtime.NumCPU(), mem, engine, ngx, runtime.Version(), loadAverage())
+}
+
+// loadAverage tells whether other work shared the machine during the run.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // calibrate finds the highest load nginx sustains here: 2 s of 8, 16 and 32

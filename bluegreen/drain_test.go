@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -22,12 +23,31 @@ func TestLongRequestsSurviveTheSwitch(t *testing.T) {
 	slow := testutil.LoadWith(t, e.url+"/slow", testutil.LoadOptions{Workers: 4})
 	vars := []string{"SLOW=3s"}
 	e.deploy(append(vars, "IMAGE_TAG=v2")...) // v2 answers /slow in 3 s too
-	time.Sleep(1500 * time.Millisecond)       // /slow requests are mid-way through v2
-	r := e.deploy(append(vars, "IMAGE_TAG=v3")...)
+
+	// One more 3 s request, sent just before the switch, is surely in
+	// flight through v2 while v3 takes over.
+	held := make(chan string, 1)
+	d := e.deployer(append(vars, "IMAGE_TAG=v3")...)
+	d.OnEvent = func(ev bluegreen.Event) {
+		if ev.Step == bluegreen.StepSwitch && ev.Phase == bluegreen.PhaseBegin {
+			go func() {
+				body, err := get(e.url + "/slow")
+				held <- fmt.Sprint(body, err)
+			}()
+			time.Sleep(200 * time.Millisecond) // it reaches v2 before the reload
+		}
+	}
+	r, err := d.Deploy(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	drain := stepTime(r, bluegreen.StepDrain)
 	t.Logf("deploy with 3 s requests in flight: %s; %s", r.Elapsed.Round(time.Millisecond), durations(r))
-	if drain < time.Second {
-		t.Errorf("drain took %s: it cannot have waited for the 3 s requests in flight", drain)
+	if got := <-held; got != "v2<nil>" {
+		t.Errorf("the request held across the switch got %q, want v2's answer", got)
+	}
+	if drain < 2*time.Second {
+		t.Errorf("drain took %s: it cannot have waited for the 3 s request held across the switch", drain)
 	}
 	time.Sleep(3500 * time.Millisecond) // let the /slow requests sent to v3 finish
 	res := slow.Stop()

@@ -141,7 +141,7 @@ func testContainerSharedNetwork(t *testing.T, image string) {
 	addr := map[bluegreen.Slot]string{}
 	for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
 		name := slotContainerName(base, slot)
-		testutil.App(t, testutil.AppOptions{Name: name, Network: net, Env: []string{"VERSION=" + slot.String(), "SLOW=1s"}})
+		testutil.App(t, testutil.AppOptions{Name: name, Network: net, Env: []string{"VERSION=" + slot.String(), "SLOW=4s"}})
 		addr[slot] = name + ":8000"
 	}
 	ngx := testutil.NginxContainer(t, testutil.NginxContainerOptions{Image: image, Network: net})
@@ -205,7 +205,7 @@ func testContainerSharedNetwork(t *testing.T, image string) {
 			body, err := get(ngx.URL + "/slow")
 			held <- result{strings.TrimSpace(body), err, time.Now()}
 		}()
-		time.Sleep(300 * time.Millisecond) // the request reaches green, which holds it 1s
+		time.Sleep(500 * time.Millisecond) // the request reaches green, which holds it 4s: long enough for a slow switch
 		if err := sw.Switch(ctx, bluegreen.Blue, []string{addr[bluegreen.Blue]}); err != nil {
 			t.Fatalf("Switch to blue: %v", err)
 		}

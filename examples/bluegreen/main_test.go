@@ -129,7 +129,8 @@ func TestDeployAndStatus(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "compose.yaml")
 	yaml := strings.Replace(demoCompose, "BOOT_DELAY: 2s", "BOOT_DELAY: 300ms\n      FAIL: ${FAIL:-}", 1)
 	yaml = strings.Replace(yaml, "timeout: 60s", "timeout: 5s", 1)
-	yaml = fmt.Sprintf(yaml, ports[0], ports[1], ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary)
+	yaml = fmt.Sprintf(yaml, ports[0], ports[1], fmt.Sprintf("    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
+		ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary))
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
