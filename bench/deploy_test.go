@@ -205,6 +205,6 @@ func calibrate(b *testing.B, url string) int {
 	if best == 0 {
 		b.Fatal("load calibration: every worker count saw failures")
 	}
-	note("load: %d workers (%.0f req/s, the best without failures)", best, bestRate)
+	note("load: %d workers (%.0f req/s in a 2 s burst, the best without failures; sustained, it falls to about 500 req/s, see README.md)", best, bestRate)
 	return best
 }

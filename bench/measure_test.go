@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +23,13 @@ type sample struct {
 	failed   int64
 	rate     float64 // sent per second in that window
 	failures map[string]int64
+	timeWait int // TIME_WAIT sockets on the host when the deploy began
 }
 
 func (s sample) String() string {
-	return fmt.Sprintf("ready=%v to-switch=%v total=%v sent=%d failed=%d %v (%.0f req/s)",
+	return fmt.Sprintf("ready=%v to-switch=%v total=%v sent=%d failed=%d %v (%.0f req/s, %d TIME_WAIT before)",
 		s.ready.Round(time.Millisecond), s.toSwitch.Round(time.Millisecond), s.total.Round(time.Millisecond),
-		s.sent, s.failed, s.failures, s.rate)
+		s.sent, s.failed, s.failures, s.rate, s.timeWait)
 }
 
 // measurement runs the load through nginx and a probe of the new slot's
@@ -35,6 +37,7 @@ func (s sample) String() string {
 type measurement struct {
 	load   *testutil.LoadGenerator
 	before testutil.LoadResult
+	tw     int
 	cancel context.CancelFunc
 	done   chan time.Time // the first answer of the new slot (zero: none)
 }
@@ -44,7 +47,7 @@ type measurement struct {
 // warmUp before the deploy begins.
 func (w *world) measure(b *testing.B, url string, port int) *measurement {
 	b.Helper()
-	m := &measurement{done: make(chan time.Time, 1)}
+	m := &measurement{done: make(chan time.Time, 1), tw: timeWaits()}
 	if w.workers > 0 {
 		m.load = testutil.LoadWith(b, url, testutil.LoadOptions{Workers: w.workers})
 	}
@@ -63,7 +66,7 @@ func (w *world) measure(b *testing.B, url string, port int) *measurement {
 func (m *measurement) finish(start, end time.Time) sample {
 	time.Sleep(tail)
 	m.cancel()
-	s := sample{total: end.Sub(start), steps: map[string]time.Duration{}, failures: map[string]int64{}}
+	s := sample{total: end.Sub(start), steps: map[string]time.Duration{}, failures: map[string]int64{}, timeWait: m.tw}
 	if ready := <-m.done; !ready.IsZero() {
 		s.ready = ready.Sub(start)
 	}
@@ -80,6 +83,27 @@ func (m *measurement) finish(start, end time.Time) sample {
 		}
 	}
 	return s
+}
+
+// timeWaits counts the host's TCP sockets in TIME_WAIT. nginx opens a
+// connection to the slot per request, and docker-proxy one to the container:
+// once about 28,000 (the ephemeral port range) wait on the proxy-to-
+// container pair, new connections wait for ports and the load slows to
+// about 500 req/s (see README.md).
+func timeWaits() int {
+	n := 0
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			if fields := strings.Fields(line); len(fields) > 3 && fields[3] == "06" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // firstAnswer sends the time url first answered 200, or the zero time when

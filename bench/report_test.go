@@ -120,6 +120,7 @@ func table(workers int, ours, naive []sample) string {
 	row("failed requests during a deploy", func(s sample) float64 { return float64(s.failed) }, count, nil)
 	fmt.Fprintf(&sb, "| failed requests, all deploys | %d | %d | - |\n", totalFailed(ours), totalFailed(naive))
 	row("requests/s during a deploy", func(s sample) float64 { return s.rate }, count, nil)
+	row("TIME_WAIT sockets on the host at deploy start", func(s sample) float64 { return float64(s.timeWait) }, count, nil)
 
 	if len(ours) == 0 {
 		return sb.String()

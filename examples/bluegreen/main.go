@@ -36,17 +36,19 @@ func main() {
 	// command reports through its own lines instead.
 	logrus.SetOutput(io.Discard)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
+		<-signals
 		// The deploy now cleans up (before the switch) or finishes (after
 		// it). A second signal ends the process at once, which is as safe
 		// as kill -9: the next deploy repairs what is left.
-		stop()
+		signal.Stop(signals)
 		fmt.Fprintln(os.Stderr, "bluegreen: interrupted; cleaning up (press Ctrl-C again to quit at once)")
+		cancel()
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
 	os.Exit(code)
 }
 

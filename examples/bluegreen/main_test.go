@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -404,5 +405,67 @@ func TestDemo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInterruptBeforeSwitch: Ctrl-C (SIGINT) while the new release boots
+// removes it; traffic stays where it was.
+func TestInterruptBeforeSwitch(t *testing.T) {
+	testutil.RequireDocker(t)
+	testutil.RequireNginx(t)
+	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2")
+	ngx := testutil.Nginx(t)
+	blue, _ := testutil.FreePort()
+	green, _ := testutil.FreePort()
+	yaml := strings.Replace(demoCompose, "BOOT_DELAY: 2s", "BOOT_DELAY: ${BOOT:-300ms}", 1)
+	yaml = fmt.Sprintf(yaml, blue, green, fmt.Sprintf("    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
+		ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary))
+	file := filepath.Join(t.TempDir(), "compose.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	project := fmt.Sprintf("bgint%d", os.Getpid())
+	t.Cleanup(func() { downProject(t, project) })
+	t.Setenv("IMAGE_TAG", "v1")
+	if code, _, _ := cli(t, "deploy", "-f", file, "-p", project); code != exitOK {
+		t.Fatalf("deploy v1: exit %d", code)
+	}
+
+	cmd := exec.Command(binary, "deploy", "-f", file, "-p", project, "-e", "IMAGE_TAG=v2", "-e", "BOOT=30s")
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), "start") && strings.Contains(lines.Text(), "ok green") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailed {
+		t.Errorf("interrupted deploy: %v, want exit %d", err, exitFailed)
+	}
+	t.Logf("stderr: %s", errOut.String())
+	for _, want := range []string{"interrupted; cleaning up", "failed at step wait-healthy (green)", "context canceled", "[traffic is on blue]"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr does not say %q", want)
+		}
+	}
+	if got := body(t, ngx.URL+"/version"); got != "v1" {
+		t.Errorf("nginx serves %q after the interrupted deploy, want v1", got)
+	}
+	if st := status(t, file, project); len(st.Slots[1].Containers) != 0 {
+		t.Errorf("the interrupted release was not removed: %+v", st.Slots[1])
 	}
 }
