@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/docker/compose/v2/pkg/api"
+
+	"github.com/bluegreen-dev/bluegreen/health"
 )
 
 // ensureShared brings the base project up: the shared services, networks
@@ -30,7 +32,7 @@ func (d *Deployer) ensureShared(ctx context.Context) error {
 			QuietPull:            true,
 			AssumeYes:            true,
 		},
-		Start: api.StartOptions{Project: base, Wait: true, WaitTimeout: d.Config.Health.Timeout},
+		Start: api.StartOptions{Project: base},
 	})
 	if err != nil {
 		return fmt.Errorf("shared services: %w", err)
@@ -47,13 +49,28 @@ func (d *Deployer) ensureShared(ctx context.Context) error {
 			d.info(StepPrepare, None, fmt.Sprintf("shared service %s updated: its configuration changed", name))
 		}
 	}
-	// Up's wait can end silently at its timeout: check for ourselves.
-	cs, err := d.Compose.Ps(ctx, base.Name, api.PsOptions{All: true})
+	// Wait for them ourselves, at the health interval: compose's own wait
+	// polls every 500 ms, and its timeout can pass silently.
+	_, err = health.Wait(ctx, health.Policy{Interval: d.Config.Health.Interval, Timeout: d.Config.Health.Timeout, HealthyThreshold: 1},
+		health.CheckerFunc(func(ctx context.Context) error { return d.sharedReady(ctx, base.Name) }))
+	if err != nil {
+		return fmt.Errorf("shared services not ready: %w", err)
+	}
+	return nil
+}
+
+// sharedReady fails while a shared service is not running, or not healthy
+// when it has a healthcheck; for good when one exited or is unhealthy.
+func (d *Deployer) sharedReady(ctx context.Context, project string) error {
+	cs, err := d.Compose.Ps(ctx, project, api.PsOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("listing shared services: %w", err)
 	}
 	for _, c := range cs {
-		if c.State != "running" || c.Health == "unhealthy" || c.Health == "starting" {
+		switch {
+		case c.State == "exited" || c.State == "dead" || c.Health == "unhealthy":
+			return health.Permanent(fmt.Errorf("shared service %s is %s %s", c.Service, c.State, c.Health))
+		case c.State != "running" || c.Health == "starting":
 			return fmt.Errorf("shared service %s is %s %s", c.Service, c.State, c.Health)
 		}
 	}
