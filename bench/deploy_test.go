@@ -178,9 +178,10 @@ func loadAverage() string {
 	return "?"
 }
 
-// calibrate finds the highest load nginx sustains here: 2 s of 8, 16 and 32
-// keep-alive workers against the live release; the count with the best
-// throughput and no failure wins.
+// calibrate picks the load: 2 s bursts of 8, 16 and 32 keep-alive workers
+// against the live release; the count with the best throughput and no
+// failure wins. Sustained, the rate is lower: TIME_WAIT sockets pile up
+// (see timeWaits), and later trials inherit those of earlier ones.
 func calibrate(b *testing.B, url string) int {
 	b.Helper()
 	if v, ok := os.LookupEnv("BENCH_WORKERS"); ok {

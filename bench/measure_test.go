@@ -53,6 +53,7 @@ func (w *world) measure(b *testing.B, url string, port int) *measurement {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
+	b.Cleanup(cancel) // when the deploy fails before finish
 	go firstAnswer(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), m.done)
 	time.Sleep(warmUp)
 	if m.load != nil {
@@ -87,9 +88,9 @@ func (m *measurement) finish(start, end time.Time) sample {
 
 // timeWaits counts the host's TCP sockets in TIME_WAIT. nginx opens a
 // connection to the slot per request, and docker-proxy one to the container:
-// once about 28,000 (the ephemeral port range) wait on the proxy-to-
-// container pair, new connections wait for ports and the load slows to
-// about 500 req/s (see README.md).
+// once some 15,000-28,000 wait on the proxy-to-container pair (the ephemeral
+// port range), new connections wait for ports and the load slows to about
+// 500 req/s (see README.md).
 func timeWaits() int {
 	n := 0
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
