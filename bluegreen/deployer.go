@@ -62,7 +62,7 @@ type StepReport struct {
 }
 
 // Deploy runs one release of the project: prepare, start, wait-healthy,
-// switch, verify, drain, retire. Before the switch any failure removes the
+// switch, drain, verify, retire. Before the switch any failure removes the
 // new slot and leaves traffic where it was; a failed verification switches
 // traffic back at once. From the switch on, the deploy finishes even when ctx
 // ends, so traffic never points at a removed slot. Errors are *StepError
@@ -170,7 +170,11 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 
 	// Traffic is on the new release: finish, whatever happens to ctx.
 	ctx = context.WithoutCancel(ctx)
-	if d.Config.VerifyURL != "" {
+	// The drain comes first: until nginx's old workers are gone, some new
+	// requests may still reach the old routing (on a first deploy, whatever
+	// the upstream file held before), and verify would see it.
+	err = d.run(ctx, r, StepDrain, r.From, d.drain)
+	if err == nil && d.Config.VerifyURL != "" {
 		err = d.run(ctx, r, StepVerify, r.To, d.verify)
 		if err != nil && r.From != None {
 			back := d.switchBack(ctx, r)
@@ -180,12 +184,6 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 			}
 			return r, d.finish(r, err, live, back)
 		}
-		if err != nil {
-			return r, d.finish(r, err, r.To, nil)
-		}
-	}
-	if r.From != None {
-		err = d.run(ctx, r, StepDrain, r.From, d.drain)
 	}
 	if err == nil {
 		old := r.To.Other()

@@ -11,8 +11,8 @@ const (
 	StepStart       Step = "start"        // create and start the new slot
 	StepWaitHealthy Step = "wait-healthy" // probe the new slot until it is ready
 	StepSwitch      Step = "switch"       // route new traffic to the new slot
-	StepVerify      Step = "verify"       // fetch verify_url through the proxy
 	StepDrain       Step = "drain"        // let requests held by the old routing finish
+	StepVerify      Step = "verify"       // fetch verify_url through the proxy
 	StepRetire      Step = "retire"       // stop (or remove) the old slot
 	StepCleanup     Step = "cleanup"      // remove a new slot that failed
 	StepSwitchBack  Step = "switch-back"  // after a failed verify: traffic back to the old slot

@@ -126,7 +126,7 @@ func ExampleDeployer_Deploy() {
 	}
 	_ = d.Down(ctx, false)
 	// Output:
-	// v1 to blue: prepare, start, wait-healthy, switch, retire
+	// v1 to blue: prepare, start, wait-healthy, switch, drain, retire
 	// v2 to green: prepare, start, wait-healthy, switch, drain, retire
 }
 

@@ -53,9 +53,7 @@ func (d *Deployer) SwitchTo(ctx context.Context, slot Slot) (*Report, error) {
 		return r, d.finish(r, err, r.From, nil)
 	}
 	r.Switched = true
-	if r.From != None {
-		err = d.run(context.WithoutCancel(ctx), r, StepDrain, r.From, d.drain)
-	}
+	err = d.run(context.WithoutCancel(ctx), r, StepDrain, r.From, d.drain)
 	return r, d.finish(r, err, slot, nil)
 }
 

@@ -9,7 +9,7 @@ import (
 
 // Defaults applied by Wait to a zero Policy field.
 const (
-	DefaultInterval  = 250 * time.Millisecond
+	DefaultInterval  = 100 * time.Millisecond
 	DefaultTimeout   = 60 * time.Second
 	DefaultThreshold = 2
 )

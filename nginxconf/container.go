@@ -72,6 +72,8 @@ type Container struct {
 	// names.
 	Logger        *slog.Logger
 	ReloadTimeout time.Duration
+
+	retiring retiring
 }
 
 // Switch writes into the container an upstream file that sends new requests
@@ -95,7 +97,7 @@ func (c *Container) Switch(ctx context.Context, slot bluegreen.Slot, addrs []str
 	}
 	defer done()
 	log := logger(c.Logger).With("slot", slot.String(), "container", c.Container, "file", c.File, "addrs", addrs)
-	return replace(ctx, d, c.File, content, c.ReloadTimeout, log)
+	return replace(ctx, d, c.File, content, c.ReloadTimeout, log, &c.retiring)
 }
 
 // Active reads the slot back from File in the container: None when File
@@ -122,7 +124,7 @@ func (c *Container) Drain(ctx context.Context) error {
 		return fmt.Errorf("drain: %w", err)
 	}
 	defer done()
-	return drain(ctx, d, logger(c.Logger))
+	return drain(ctx, d, logger(c.Logger), &c.retiring)
 }
 
 // target checks the fields and returns the container's nginx, with a

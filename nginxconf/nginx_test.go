@@ -277,3 +277,15 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 		}
 	}
 }
+
+// drained waits for the old workers to exit: until then, for about 100 ms
+// after a reload, they may still accept connections for the previous
+// upstream.
+func drained(t *testing.T, d bluegreen.Drainer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := d.Drain(ctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+}

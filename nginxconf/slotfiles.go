@@ -34,6 +34,8 @@ type SlotFiles struct {
 	Conf, Prefix, Binary, PIDFile string
 	Logger                        *slog.Logger
 	ReloadTimeout                 time.Duration
+
+	retiring retiring
 }
 
 // Switch copies the file of slot over Live (atomically, with fsync), checks
@@ -54,7 +56,7 @@ func (s *SlotFiles) Switch(ctx context.Context, slot bluegreen.Slot, addrs []str
 		return fmt.Errorf("switch: read the file of slot %s: %w", slot, err)
 	}
 	log := logger(s.Logger).With("slot", slot.String(), "file", s.Live, "from", src)
-	return replace(ctx, s.host(), s.Live, content, s.ReloadTimeout, log)
+	return replace(ctx, s.host(), s.Live, content, s.ReloadTimeout, log, &s.retiring)
 }
 
 // Active tells the live slot by comparing Live with the two slot files:
@@ -95,7 +97,7 @@ func (s *SlotFiles) Active(ctx context.Context) (bluegreen.Slot, error) {
 // Drain waits until the master has no worker left that is shutting down,
 // as Switcher.Drain does.
 func (s *SlotFiles) Drain(ctx context.Context) error {
-	return drain(ctx, s.host(), logger(s.Logger))
+	return drain(ctx, s.host(), logger(s.Logger), &s.retiring)
 }
 
 // slotFile returns the file of slot, once the fields are valid.

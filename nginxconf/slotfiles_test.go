@@ -101,6 +101,7 @@ func TestSlotFilesSwitch(t *testing.T) {
 					t.Fatalf("Switch to %s: %v", step.slot, err)
 				}
 				took := time.Since(start)
+				drained(t, sw)
 				for i := range 10 {
 					if got, err := get(n.url); err != nil || got != step.want {
 						t.Fatalf("request %d after the switch to %s: got %q, %v", i, step.slot, got, err)

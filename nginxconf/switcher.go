@@ -65,6 +65,8 @@ type Switcher struct {
 	// ReloadTimeout bounds the wait for new workers after a reload; zero
 	// means DefaultReloadTimeout.
 	ReloadTimeout time.Duration
+
+	retiring retiring
 }
 
 // Switch writes an upstream file that sends new requests to addrs, checks it
@@ -79,7 +81,7 @@ func (s *Switcher) Switch(ctx context.Context, slot bluegreen.Slot, addrs []stri
 		return fmt.Errorf("switch: %w", err)
 	}
 	log := logger(s.Logger).With("slot", slot.String(), "file", s.File, "addrs", addrs)
-	return replace(ctx, s.host(), s.File, content, s.ReloadTimeout, log)
+	return replace(ctx, s.host(), s.File, content, s.ReloadTimeout, log, &s.retiring)
 }
 
 // Active reads the slot back from File: None when File does not exist, an
@@ -100,7 +102,7 @@ func (s *Switcher) Active(ctx context.Context) (bluegreen.Slot, error) {
 // proxying to the previous upstream. It returns ctx's error, wrapped, when
 // ctx ends first.
 func (s *Switcher) Drain(ctx context.Context) error {
-	return drain(ctx, s.host(), logger(s.Logger))
+	return drain(ctx, s.host(), logger(s.Logger), &s.retiring)
 }
 
 func (s *Switcher) host() *host {

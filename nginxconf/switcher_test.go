@@ -38,7 +38,8 @@ func TestSwitchMovesTraffic(t *testing.T) {
 	if err := sw.Switch(ctx, bluegreen.Green, []string{green.addr()}); err != nil {
 		t.Fatalf("Switch: %v", err)
 	}
-	// No retry: Switch returns only once the new workers took over.
+	// No retry: once Drain returns, the old workers are gone.
+	drained(t, sw)
 	for i := range 20 {
 		if got, err := get(n.url); err != nil || got != "green" {
 			t.Fatalf("request %d after the switch: got %q, %v; want green", i, got, err)
@@ -61,6 +62,7 @@ func TestSwitchMovesTraffic(t *testing.T) {
 	if err := sw.Switch(ctx, bluegreen.Blue, []string{blue.addr(), blue.addr()}); err != nil {
 		t.Fatalf("Switch back: %v", err)
 	}
+	drained(t, sw)
 	if got, err := get(n.url); err != nil || got != "blue" {
 		t.Errorf("after switching back: got %q, %v; want blue", got, err)
 	}
@@ -74,9 +76,11 @@ func TestSwitchReplicas(t *testing.T) {
 	for _, name := range []string{"green-1", "green-2", "green-3"} {
 		addrs = append(addrs, newBackend(t, name, 0).addr())
 	}
-	if err := n.switcher(t).Switch(t.Context(), bluegreen.Green, addrs); err != nil {
+	sw := n.switcher(t)
+	if err := sw.Switch(t.Context(), bluegreen.Green, addrs); err != nil {
 		t.Fatalf("Switch: %v", err)
 	}
+	drained(t, sw)
 	seen := map[string]int{}
 	for i := range 30 {
 		got, err := get(n.url)
@@ -288,8 +292,14 @@ func TestDrainWaitsForOldWorkers(t *testing.T) {
 	if err := sw.Switch(t.Context(), bluegreen.Green, []string{green.addr()}); err != nil {
 		t.Fatalf("Switch: %v", err)
 	}
-	if got, err := get(n.url); err != nil || got != "green" {
-		t.Fatalf("new request after the switch: got %q, %v; want green", got, err)
+	// For about 100 ms the old workers still accept; then new requests go
+	// to green while the slow one is still held by an old worker.
+	deadline := time.Now().Add(2 * time.Second)
+	for got, err := get(n.url); err != nil || got != "green"; got, err = get(n.url) {
+		if time.Now().After(deadline) {
+			t.Fatalf("new request after the switch: got %q, %v; want green", got, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if blue.finished.Load() != 0 {
 		t.Fatal("the slow request finished before Drain was called; the test proves nothing")

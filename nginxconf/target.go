@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
@@ -47,7 +48,7 @@ type target interface {
 // fails (ErrNotRunning) before it touches file. On error the previous
 // content is back in place and, if nginx may have loaded the new one, nginx
 // is reloaded again.
-func replace(ctx context.Context, t target, file string, content []byte, timeout time.Duration, log *slog.Logger) error {
+func replace(ctx context.Context, t target, file string, content []byte, timeout time.Duration, log *slog.Logger, r *retiring) error {
 	start := time.Now()
 	if _, err := t.workers(ctx); err != nil {
 		return fmt.Errorf("switch: %w", err)
@@ -68,11 +69,13 @@ func replace(ctx context.Context, t target, file string, content []byte, timeout
 	}
 	log.Debug("nginx -t passed")
 
-	if err := reload(ctx, t, timeout, log); err != nil {
+	old, err := reload(ctx, t, timeout, log)
+	if err != nil {
 		err = errors.Join(err, restore(ctx, t, log, file, prev))
 		reloadBack(ctx, t, timeout, log)
 		return err
 	}
+	r.add(old)
 	log.Info("switched", "nginx", t.String(), "took", time.Since(start))
 	return nil
 }
@@ -89,21 +92,23 @@ func configTest(ctx context.Context, t target) error {
 }
 
 // reload signals the master and waits until the reload shows in its
-// children: a worker that was not there before, and every worker that was
-// there gone or shutting down (so it no longer accepts). nginx -s reload
-// returns before the master acts, and a reload the master refuses shows only
-// in nginx's error log, so only the workers tell that the new config is live.
-func reload(ctx context.Context, t target, timeout time.Duration, log *slog.Logger) error {
+// children: a worker that was not there before. nginx -s reload returns
+// before the master acts, and a reload the master refuses shows only in
+// nginx's error log, so only the workers tell that the new config is live.
+// It returns the workers from before: for 100 ms more the master lets them
+// accept connections (and proxy them to the previous upstream), so drain
+// waits for them to exit.
+func reload(ctx context.Context, t target, timeout time.Duration, log *slog.Logger) (map[int]bool, error) {
 	before, err := t.workers(ctx)
 	if err != nil {
-		return fmt.Errorf("switch: %w: list workers of %s: %w", ErrReload, t, err)
+		return nil, fmt.Errorf("switch: %w: list workers of %s: %w", ErrReload, t, err)
 	}
 	old := make(map[int]bool, len(before))
 	for _, p := range before {
 		old[p.pid] = true
 	}
 	if out, err := t.nginx(ctx, "-s", "reload"); err != nil {
-		return fmt.Errorf("switch: %w: nginx -s reload: %v: %s", ErrReload, err, oneLine(out))
+		return nil, fmt.Errorf("switch: %w: nginx -s reload: %v: %s", ErrReload, err, oneLine(out))
 	}
 	log.Debug("nginx -s reload sent", "nginx", t.String(), "workers", len(before))
 
@@ -117,29 +122,63 @@ func reload(ctx context.Context, t target, timeout time.Duration, log *slog.Logg
 	for {
 		kids, err := t.workers(ctx)
 		if err == nil && reloaded(kids, old) {
-			return nil
+			return old, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("switch: %w: %s started no new workers within %s (a refused reload is reported only in nginx's error log): %w",
+			return nil, fmt.Errorf("switch: %w: %s started no new workers within %s (a refused reload is reported only in nginx's error log): %w",
 				ErrReload, t, timeout, ctx.Err())
 		case <-tick.C:
 		}
 	}
 }
 
+// reloaded reports a worker of the new generation among kids.
 func reloaded(kids []process, old map[int]bool) bool {
-	fresh := false
 	for _, p := range kids {
-		switch {
-		case p.shuttingDown():
-		case old[p.pid]:
-			return false
-		default:
-			fresh = true
+		if !old[p.pid] && !p.shuttingDown() {
+			return true
 		}
 	}
-	return fresh
+	return false
+}
+
+// retiring remembers the workers that ran before the last reloads, until a
+// drain has seen them exit.
+type retiring struct {
+	mu   sync.Mutex
+	pids map[int]bool
+}
+
+func (r *retiring) add(pids map[int]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pids == nil {
+		r.pids = map[int]bool{}
+	}
+	for pid := range pids {
+		r.pids[pid] = true
+	}
+}
+
+// left counts the workers among kids that drain waits for: those from
+// before the last reloads, and any shutting down.
+func (r *retiring) left(kids []process) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range kids {
+		if r.pids[p.pid] || p.shuttingDown() {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *retiring) clear() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pids = nil
 }
 
 // cleanupTimeout bounds restoring the previous file and reloading nginx
@@ -163,18 +202,18 @@ func restore(ctx context.Context, t target, log *slog.Logger, file string, prev 
 func reloadBack(ctx context.Context, t target, timeout time.Duration, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := reload(ctx, t, timeout, log); err != nil {
+	if _, err := reload(ctx, t, timeout, log); err != nil {
 		log.Error("reload with the previous file failed", "err", err)
 		return
 	}
 	log.Warn("reloaded nginx with the previous file")
 }
 
-// drain waits until the master has no worker left that is shutting down:
-// after a reload those old workers finish the requests they hold, still
-// proxying to the previous upstream. It returns ctx's error, wrapped, when
-// ctx ends first.
-func drain(ctx context.Context, t target, log *slog.Logger) error {
+// drain waits until the workers from before the last reloads have exited,
+// and no worker is shutting down: after a reload those old workers finish
+// the requests they hold, still proxying to the previous upstream. It
+// returns ctx's error, wrapped, when ctx ends first.
+func drain(ctx context.Context, t target, log *slog.Logger, r *retiring) error {
 	start := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -183,8 +222,9 @@ func drain(ctx context.Context, t target, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("drain: list workers: %w", err)
 		}
-		old := shuttingDown(kids)
+		old := r.left(kids)
 		if old == 0 {
+			r.clear()
 			log.Info("drained", "nginx", t.String(), "took", time.Since(start))
 			return nil
 		}
