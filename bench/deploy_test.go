@@ -125,12 +125,11 @@ func newWorld(b *testing.B) *world {
 func newProcedure(b *testing.B, project string, render func(procedure) string) procedure {
 	b.Helper()
 	p := procedure{project: project, nginx: testutil.Nginx(b)}
-	for _, port := range []*int{&p.ports.Blue, &p.ports.Green} {
-		var err error
-		if *port, err = testutil.FreePort(); err != nil {
-			b.Fatal(err)
-		}
+	ports, err := testutil.FreePorts(2)
+	if err != nil {
+		b.Fatal(err)
 	}
+	p.ports.Blue, p.ports.Green = ports[0], ports[1]
 	p.file = filepath.Join(b.TempDir(), "compose.yaml")
 	if err := os.WriteFile(p.file, []byte(render(p)), 0o644); err != nil {
 		b.Fatal(err)

@@ -127,6 +127,10 @@ func (d *Deployer) recover(ctx context.Context) (Slot, error) {
 		if err != nil {
 			return None, err
 		}
+	} else if err := d.drain(context.WithoutCancel(ctx)); err != nil {
+		// It may have died after its switch, before its drain: requests
+		// may still be on their way to the slot about to be cleared.
+		return None, fmt.Errorf("draining after the unfinished rollout: %w", err)
 	}
 	last.Outcome, last.Reason, last.Finished = OutcomeFailed, reason, time.Now().UTC()
 	if last.Switching && live == last.Slot {

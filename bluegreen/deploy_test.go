@@ -87,13 +87,11 @@ func newEnvFront(t *testing.T, services string, proxy func(e *env) front) *env {
 	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2", "bluegreen-testapp:v3")
 	ctx := context.Background()
 	e := &env{t: t, project: fmt.Sprintf("bgtest%d", time.Now().UnixNano()%1_000_000)}
-	for _, p := range []*int{&e.ports.Blue, &e.ports.Green} {
-		port, err := testutil.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		*p = port
+	ports, err := testutil.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
 	}
+	e.ports = bluegreen.SlotPorts{Blue: ports[0], Green: ports[1]}
 	start := e.hostNginx
 	if proxy != nil {
 		start = proxy(e)

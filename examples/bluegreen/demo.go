@@ -126,11 +126,9 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode strin
 	defer front.close()
 	say("%s listening on %s", front.name, front.url)
 
-	var ports [2]int
-	for i := range ports {
-		if ports[i], err = testutil.FreePort(); err != nil {
-			return err
-		}
+	ports, err := testutil.FreePorts(2)
+	if err != nil {
+		return err
 	}
 	file := filepath.Join(dir, "compose.yaml")
 	if err := os.WriteFile(file, []byte(fmt.Sprintf(demoCompose, ports[0], ports[1], front.nginx)), 0o644); err != nil {

@@ -119,13 +119,9 @@ func TestDeployAndStatus(t *testing.T) {
 	testutil.RequireNginx(t)
 	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2")
 	ngx := testutil.Nginx(t)
-	var ports [2]int
-	for i := range ports {
-		p, err := testutil.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
+	ports, err := testutil.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "compose.yaml")
 	yaml := strings.Replace(demoCompose, "BOOT_DELAY: 2s", "BOOT_DELAY: 300ms\n      FAIL: ${FAIL:-}", 1)
@@ -351,8 +347,11 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if !ok || !ok2 || !ok3 {
 		t.Fatal("README.md has no ```sh block under ## Walkthrough")
 	}
-	blue, _ := testutil.FreePort()
-	green, _ := testutil.FreePort()
+	ports, err := testutil.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := ports[0], ports[1]
 	project := fmt.Sprintf("walk%d", os.Getpid())
 	env := []string{
 		"BLUEGREEN_UPSTREAM_FILE=" + ngx.UpstreamFile, "BLUEGREEN_NGINX_CONF=" + ngx.Conf,
@@ -415,8 +414,11 @@ func TestInterruptBeforeSwitch(t *testing.T) {
 	testutil.RequireNginx(t)
 	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2")
 	ngx := testutil.Nginx(t)
-	blue, _ := testutil.FreePort()
-	green, _ := testutil.FreePort()
+	ports, err := testutil.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := ports[0], ports[1]
 	yaml := strings.Replace(demoCompose, "BOOT_DELAY: 2s", "BOOT_DELAY: ${BOOT:-300ms}", 1)
 	yaml = fmt.Sprintf(yaml, blue, green, fmt.Sprintf("    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
 		ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary))
