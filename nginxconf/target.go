@@ -143,6 +143,10 @@ func reloaded(kids []process, old map[int]bool) bool {
 	return false
 }
 
+// reloadWindow is how long, after a reload, the nginx master lets the old
+// workers accept connections (a fixed 100 ms sleep in nginx), with a margin.
+const reloadWindow = 150 * time.Millisecond
+
 // retiring remembers the workers that ran before the last reloads, until a
 // drain has seen them exit.
 type retiring struct {
@@ -173,6 +177,12 @@ func (r *retiring) left(kids []process) int {
 		}
 	}
 	return n
+}
+
+func (r *retiring) empty() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pids) == 0
 }
 
 func (r *retiring) clear() {
@@ -215,6 +225,16 @@ func reloadBack(ctx context.Context, t target, timeout time.Duration, log *slog.
 // returns ctx's error, wrapped, when ctx ends first.
 func drain(ctx context.Context, t target, log *slog.Logger, r *retiring) error {
 	start := time.Now()
+	if r.empty() {
+		// No reload of ours to go by: another process (one that died,
+		// say) may have reloaded nginx a moment ago, and for 100 ms its old
+		// workers still accept without showing "shutting down".
+		select {
+		case <-time.After(reloadWindow):
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %w", ctx.Err())
+		}
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -99,11 +99,14 @@ func TestNginxBuffersToTemp(t *testing.T) {
 // route points the upstream at addr and reloads nginx.
 func route(t *testing.T, n *testutil.NginxServer, addr string) {
 	t.Helper()
-	// The Switcher confirms the reload: new workers run and the old ones
-	// no longer accept connections (they would still answer 502 from the
-	// placeholder upstream for about 100ms otherwise).
+	// The Switcher confirms the reload (new workers run) and its drain
+	// waits for the old ones, which would still answer 502 from the
+	// placeholder upstream for about 100ms.
 	sw := &nginxconf.Switcher{Upstream: n.Upstream, File: n.UpstreamFile, Conf: n.Conf, Prefix: n.Prefix, Binary: n.Binary}
 	if err := sw.Switch(t.Context(), bluegreen.Blue, []string{addr}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Drain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }
