@@ -126,17 +126,7 @@ func (w *world) naiveProject(ctx context.Context, slot bluegreen.Slot, version s
 	if err != nil {
 		return nil, err
 	}
-	for name, svc := range p.Services {
-		svc.CustomLabels = map[string]string{
-			api.ProjectLabel:     p.Name,
-			api.ServiceLabel:     name,
-			api.VersionLabel:     api.ComposeVersion,
-			api.WorkingDirLabel:  p.WorkingDir,
-			api.ConfigFilesLabel: strings.Join(p.ComposeFiles, ","),
-			api.OneoffLabel:      "False",
-		}
-		p.Services[name] = svc
-	}
+	bluegreen.LabelServices(p)
 	return p, nil
 }
 

@@ -234,7 +234,7 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *R
 	if cfg.Nginx.Network != "" {
 		joinNetwork(p, cfg.Project, cfg.Service, cfg.Nginx.Network)
 	}
-	labelServices(p)
+	LabelServices(p)
 	return p, vars, nil
 }
 
@@ -266,7 +266,7 @@ func (src Source) baseProject(ctx context.Context, cfg Config) (*types.Project, 
 		return nil, err
 	}
 	keepServices(p, func(name string) bool { return !slices.Contains(cfg.Services, name) })
-	labelServices(p)
+	LabelServices(p)
 	// In the two-file layout, the slots' files declare networks and volumes
 	// of their own: the base project owns them too.
 	for _, slot := range []Slot{Blue, Green} {
@@ -319,9 +319,11 @@ func keepServices(p *types.Project, keep func(name string) bool) {
 	}
 }
 
-// labelServices labels every service as the compose CLI would: pkg/compose
-// does not, and without the labels it finds none of its containers.
-func labelServices(p *types.Project) {
+// LabelServices labels every service of p as the compose CLI does: compose's
+// Go API (pkg/compose) does not, and without the labels it finds none of its
+// containers. The Deployer does it for its projects; call it for a project
+// of your own that you hand to the compose API.
+func LabelServices(p *types.Project) {
 	for name, svc := range p.Services {
 		svc.CustomLabels = map[string]string{
 			api.ProjectLabel:     p.Name,
