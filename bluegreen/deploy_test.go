@@ -62,8 +62,7 @@ type front func(t *testing.T) (nginx, url string)
 // hostNginx is a private nginx on the host, with a managed upstream file.
 func (e *env) hostNginx(t *testing.T) (string, string) {
 	e.nginx = testutil.Nginx(t)
-	return fmt.Sprintf("    upstream: backend\n    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
-		e.nginx.UpstreamFile, e.nginx.Conf, e.nginx.Prefix, e.nginx.Binary), e.nginx.URL
+	return e.nginx.Section(), e.nginx.URL
 }
 
 func newEnv(t *testing.T) *env {

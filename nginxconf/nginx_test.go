@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 )
 
 // testNginx is a private nginx master, started for one test.
@@ -56,20 +57,16 @@ http {
 }
 `
 
-// nginxBinary returns the nginx to test with. Without one the test is
-// skipped, or fails when CI=true.
+// nginxBinary returns the nginx to test with: testutil.RequireNginx skips
+// the test without one, or fails it when CI=true.
 func nginxBinary(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"nginx", "/usr/sbin/nginx"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
+	testutil.RequireNginx(t)
+	bin, err := testutil.NginxBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("nginx not found, and CI=true: integration tests may not skip")
-	}
-	t.Skip("nginx not found")
-	return ""
+	return bin
 }
 
 // startNginx starts a private nginx whose upstream "backend" goes to addr as

@@ -14,7 +14,7 @@ import (
 func TestChildren(t *testing.T) {
 	sleepBin, err := exec.LookPath("sleep")
 	if err != nil {
-		t.Skip("no sleep binary")
+		t.Fatalf("no sleep binary (coreutils): %v", err)
 	}
 	odd := filepath.Join(t.TempDir(), "a) b (c")
 	data, err := os.ReadFile(sleepBin)

@@ -82,10 +82,9 @@ func startProxy(ctx context.Context, mode, dir string, logger *slog.Logger) (*de
 			return nil, fmt.Errorf("demo: starting nginx: %w", err)
 		}
 		return &demoProxy{
-			name: "private nginx",
-			url:  ngx.URL,
-			nginx: fmt.Sprintf("    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
-				ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary),
+			name:     "private nginx",
+			url:      ngx.URL,
+			nginx:    ngx.Section(),
 			switcher: func(cfg bluegreen.Config) bluegreen.Switcher { return nginxconf.FromConfig(cfg.Nginx, logger) },
 			close:    func() { _ = ngx.Close() },
 		}, nil

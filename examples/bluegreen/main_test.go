@@ -119,18 +119,7 @@ func TestDeployAndStatus(t *testing.T) {
 	testutil.RequireNginx(t)
 	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2")
 	ngx := testutil.Nginx(t)
-	ports, err := testutil.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "compose.yaml")
-	yaml := strings.Replace(demoCompose, "BOOT_DELAY: 2s", "BOOT_DELAY: 300ms\n      FAIL: ${FAIL:-}", 1)
-	yaml = strings.Replace(yaml, "timeout: 60s", "timeout: 5s", 1)
-	yaml = fmt.Sprintf(yaml, ports[0], ports[1], fmt.Sprintf("    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
-		ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary))
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := composeFile(t, ngx, "BOOT_DELAY: 2s", "BOOT_DELAY: 300ms\n      FAIL: ${FAIL:-}", "timeout: 60s", "timeout: 5s")
 	project := fmt.Sprintf("bgcli%d", os.Getpid())
 	t.Cleanup(func() { downProject(t, project) })
 
@@ -414,18 +403,7 @@ func TestInterruptBeforeSwitch(t *testing.T) {
 	testutil.RequireNginx(t)
 	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2")
 	ngx := testutil.Nginx(t)
-	ports, err := testutil.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blue, green := ports[0], ports[1]
-	yaml := strings.Replace(demoCompose, "BOOT_DELAY: 2s", "BOOT_DELAY: ${BOOT:-300ms}", 1)
-	yaml = fmt.Sprintf(yaml, blue, green, fmt.Sprintf("    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
-		ngx.UpstreamFile, ngx.Conf, ngx.Prefix, ngx.Binary))
-	file := filepath.Join(t.TempDir(), "compose.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := composeFile(t, ngx, "BOOT_DELAY: 2s", "BOOT_DELAY: ${BOOT:-300ms}")
 	project := fmt.Sprintf("bgint%d", os.Getpid())
 	t.Cleanup(func() { downProject(t, project) })
 	t.Setenv("IMAGE_TAG", "v1")
@@ -470,4 +448,21 @@ func TestInterruptBeforeSwitch(t *testing.T) {
 	if st := status(t, file, project); len(st.Slots[1].Containers) != 0 {
 		t.Errorf("the interrupted release was not removed: %+v", st.Slots[1])
 	}
+}
+
+// composeFile writes the demo's compose file for a test, behind ngx on two
+// free slot ports, with each old string of the replacements (old, new, ...)
+// replaced.
+func composeFile(t *testing.T, ngx *testutil.NginxServer, replacements ...string) string {
+	t.Helper()
+	ports, err := testutil.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.NewReplacer(replacements...).Replace(demoCompose)
+	file := filepath.Join(t.TempDir(), "compose.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(yaml, ports[0], ports[1], ngx.Section())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

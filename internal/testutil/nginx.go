@@ -276,3 +276,10 @@ func processAlive(pid int) bool {
 	}
 	return true
 }
+
+// Section returns the nginx keys of an x-bluegreen section that drive this
+// server, indented by four spaces to sit under "  nginx:".
+func (n *NginxServer) Section() string {
+	return fmt.Sprintf("    upstream: %s\n    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
+		n.Upstream, n.UpstreamFile, n.Conf, n.Prefix, n.Binary)
+}
