@@ -23,32 +23,80 @@ func (d *Deployer) policy(timeout time.Duration) health.Policy {
 	}
 }
 
-// checks are the readiness checks of slot, as the configuration says.
-func (d *Deployer) checks(slot Slot) []health.Checker {
-	checks := []health.Checker{d.containersRunning(slot)}
-	if d.Config.Health.TCP {
-		checks = append(checks, health.TCP{Addr: d.addr(slot)})
+// check is the readiness check of slot: every container of the routed
+// service runs (and is healthy by its own healthcheck), and each one
+// answers at its published port as the configuration says. When culprit is
+// not nil, a failed round leaves there the container that failed it.
+func (d *Deployer) check(slot Slot, culprit *api.ContainerSummary) health.Checker {
+	blame := func(c api.ContainerSummary) {
+		if culprit != nil {
+			*culprit = c
+		}
 	}
-	return append(checks, health.HTTP{
-		URL:    "http://" + d.addr(slot) + d.Config.Health.Path,
+	return health.CheckerFunc(func(ctx context.Context) error {
+		cs, err := d.routed(ctx, slot, true)
+		if err != nil {
+			return err
+		}
+		if len(cs) < d.Config.replicas() {
+			return health.Permanent(fmt.Errorf("service %s has %d of its %d container(s)", d.Config.Service, len(cs), d.Config.replicas()))
+		}
+		for _, c := range cs {
+			if err := containerRunning(c); err != nil {
+				blame(c)
+				return err
+			}
+		}
+		for _, c := range cs {
+			addr, err := d.hostAddr(c)
+			if err == nil {
+				err = d.probe(ctx, addr)
+			}
+			if err != nil {
+				blame(c)
+				if len(cs) > 1 {
+					return fmt.Errorf("container %s: %w", c.Name, err)
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// probe checks one container at addr, once.
+func (d *Deployer) probe(ctx context.Context, addr string) error {
+	if d.Config.Health.TCP {
+		if err := (health.TCP{Addr: addr}).Check(ctx); err != nil {
+			return err
+		}
+	}
+	return health.HTTP{
+		URL:    "http://" + addr + d.Config.Health.Path,
 		Host:   d.Config.Health.Host,
 		Status: d.Config.Health.Status,
-	})
+	}.Check(ctx)
 }
 
 // waitHealthy probes the new slot until it passes HealthyThreshold rounds in
 // a row. A container that exits fails the wait at once.
 func (d *Deployer) waitHealthy(ctx context.Context, slot Slot) error {
-	res, err := health.Wait(ctx, d.policy(d.Config.Health.Timeout), d.checks(slot)...)
+	var culprit api.ContainerSummary
+	res, err := health.Wait(ctx, d.policy(d.Config.Health.Timeout), d.check(slot, &culprit))
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("stopped waiting for health: %w", context.Cause(ctx))
 	}
 	if err != nil {
-		logs := d.tailLogs(slot, 20)
-		for _, line := range logs {
-			d.log().Warn("log of the failed release", "slot", slot, "line", line)
+		// With several replicas, the logs of the one that failed tell why.
+		whose, index := "", 0
+		if d.Config.replicas() > 1 && culprit.Name != "" {
+			whose, index = " of "+culprit.Name, containerNumber(culprit)
 		}
-		return fmt.Errorf("%w: %v%s", ErrUnhealthy, err, lastLines(logs, 3))
+		logs := d.tailLogs(slot, index, 20)
+		for _, line := range logs {
+			d.log().Warn("log of the failed release", "slot", slot, "container", culprit.Name, "line", line)
+		}
+		return fmt.Errorf("%w: %v%s", ErrUnhealthy, err, lastLines(whose, logs, 3))
 	}
 	d.info(StepWaitHealthy, slot, fmt.Sprintf("healthy after %s (%d probe rounds)", res.Elapsed.Round(time.Millisecond), res.Probes))
 	return nil
@@ -64,41 +112,27 @@ func (d *Deployer) verify(ctx context.Context) error {
 	return nil
 }
 
-// containersRunning fails while a container of the routed service is not
-// running or its own healthcheck (from the compose file or the image) does
-// not say healthy yet, and fails for good when one has exited or is
-// unhealthy.
-func (d *Deployer) containersRunning(slot Slot) health.Checker {
-	return health.CheckerFunc(func(ctx context.Context) error {
-		cs, err := d.Compose.Ps(ctx, slotProjectName(d.Config.Project, slot), api.PsOptions{
-			All: true, Services: []string{d.Config.Service},
-		})
-		if err != nil {
-			return fmt.Errorf("listing containers: %w", err)
-		}
-		if len(cs) == 0 {
-			return health.Permanent(fmt.Errorf("service %s has no container", d.Config.Service))
-		}
-		for _, c := range cs {
-			switch {
-			case c.State == "exited" || c.State == "dead":
-				return health.Permanent(fmt.Errorf("container %s %s with code %d", c.Name, c.State, c.ExitCode))
-			case c.Health == "unhealthy":
-				return health.Permanent(fmt.Errorf("container %s: its healthcheck says unhealthy", c.Name))
-			case c.State != "running":
-				return fmt.Errorf("container %s is %s", c.Name, c.State)
-			case c.Health == "starting":
-				return fmt.Errorf("container %s: its healthcheck is still starting", c.Name)
-			}
-		}
-		return nil
-	})
+// containerRunning fails while c is not running or its own healthcheck
+// (from the compose file or the image) does not say healthy yet, and fails
+// for good when it has exited or is unhealthy.
+func containerRunning(c api.ContainerSummary) error {
+	switch {
+	case c.State == "exited" || c.State == "dead":
+		return health.Permanent(fmt.Errorf("container %s %s with code %d", c.Name, c.State, c.ExitCode))
+	case c.Health == "unhealthy":
+		return health.Permanent(fmt.Errorf("container %s: its healthcheck says unhealthy", c.Name))
+	case c.State != "running":
+		return fmt.Errorf("container %s is %s", c.Name, c.State)
+	case c.Health == "starting":
+		return fmt.Errorf("container %s: its healthcheck is still starting", c.Name)
+	}
+	return nil
 }
 
 // healthy probes slot once (HealthyThreshold rounds) within
 // recoverProbeTimeout.
 func (d *Deployer) healthy(ctx context.Context, slot Slot) error {
-	_, err := health.Wait(ctx, d.policy(recoverProbeTimeout), d.checks(slot)...)
+	_, err := health.Wait(ctx, d.policy(recoverProbeTimeout), d.check(slot, nil))
 	return err
 }
 

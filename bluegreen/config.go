@@ -50,6 +50,12 @@ type Config struct {
 	Services []string
 	// Slots are the host ports, published on 127.0.0.1.
 	Slots SlotPorts
+	// Replicas is how many containers of Service each slot runs: the
+	// file's deploy.replicas (or scale), 1 when it says none; 0 means 1.
+	// With more, a slot publishes the Replicas ports from its slot port
+	// up (8081-8083 for 3), one per container, each is probed before the
+	// switch, and the proxy gets one address per container.
+	Replicas int
 	// SlotFiles, when set, are compose files of each slot's own, as in the
 	// classic two-file layout (docker-compose.blue.yaml with its own ports
 	// and container names). A slot is then loaded from its file as it is
@@ -140,8 +146,9 @@ type NginxConfig struct {
 	Container string
 	// Network, when set, is a docker network that the routed service of
 	// each slot joins; the upstream then names the slot's containers
-	// (<project>-<slot>-<service>-1:<port>) instead of 127.0.0.1:<slot
-	// port>, for an nginx container on that network.
+	// (<project>-<slot>-<service>-<n>:<port>, one per replica) instead of
+	// their host ports on 127.0.0.1, for an nginx container on that
+	// network.
 	Network string
 }
 
@@ -360,9 +367,35 @@ func inferService(p *types.Project, cfg *Config) {
 	if cfg.Service != "" && !slices.Contains(cfg.Services, cfg.Service) {
 		cfg.Services = append([]string{cfg.Service}, cfg.Services...)
 	}
-	if svc, ok := p.Services[cfg.Service]; ok && cfg.Port == 0 && len(svc.Ports) == 1 {
+	svc, ok := p.Services[cfg.Service]
+	if ok && cfg.Port == 0 && len(svc.Ports) == 1 {
 		cfg.Port = int(svc.Ports[0].Target)
 	}
+	if ok && cfg.Replicas == 0 {
+		cfg.Replicas = svc.GetScale()
+	}
+}
+
+// replicas is the number of containers of the routed service in a slot.
+func (c Config) replicas() int {
+	return max(1, c.Replicas)
+}
+
+// slotPorts returns the first and last host port of slot s: one port per
+// replica.
+func (c Config) slotPorts(s Slot) (first, last int) {
+	first = c.Slots.Port(s)
+	return first, first + c.replicas() - 1
+}
+
+// slotPortSpec is slot s's host port, or its range with several replicas,
+// as compose writes it (8081, 8081-8083).
+func (c Config) slotPortSpec(s Slot) string {
+	first, last := c.slotPorts(s)
+	if first == last {
+		return strconv.Itoa(first)
+	}
+	return fmt.Sprintf("%d-%d", first, last)
 }
 
 var upstreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -379,11 +412,8 @@ func (c Config) Validate(p *types.Project) error {
 	case c.Service == "":
 		bad("service: not set (name the service that takes traffic)")
 	case p != nil:
-		svc, ok := p.Services[c.Service]
-		if !ok {
+		if _, ok := p.Services[c.Service]; !ok {
 			bad("service: %q is not a service of the project (services: %s)", c.Service, strings.Join(p.ServiceNames(), ", "))
-		} else if svc.Deploy != nil && svc.Deploy.Replicas != nil && *svc.Deploy.Replicas > 1 {
-			bad("service %q: deploy.replicas %d: one replica per slot is supported", c.Service, *svc.Deploy.Replicas)
 		}
 		for _, name := range c.Services {
 			if _, ok := p.Services[name]; !ok {
@@ -397,13 +427,20 @@ func (c Config) Validate(p *types.Project) error {
 	if c.Port < 1 || c.Port > 65535 {
 		bad("port: %d is not a container port (1-65535)", c.Port)
 	}
+	if c.Replicas < 0 {
+		bad("replicas: %d may not be negative", c.Replicas)
+	}
 	for _, s := range []Slot{Blue, Green} {
-		if port := c.Slots.Port(s); port < 1 || port > 65535 {
-			bad("slots.%s: %d is not a host port (1-65535)", s, port)
+		if first, last := c.slotPorts(s); first < 1 || last > 65535 {
+			bad("slots.%s: %s is not a host port range within 1-65535", s, c.slotPortSpec(s))
 		}
 	}
-	if c.Slots.Blue == c.Slots.Green {
+	switch {
+	case c.Slots.Blue == c.Slots.Green:
 		bad("slots: blue and green have the same port %d", c.Slots.Blue)
+	case c.Replicas >= 0 && abs(c.Slots.Blue-c.Slots.Green) < c.replicas():
+		bad("slots: blue %s and green %s overlap: with %d replicas each slot publishes %d ports from its own up; set the slot ports at least %d apart",
+			c.slotPortSpec(Blue), c.slotPortSpec(Green), c.replicas(), c.replicas(), c.replicas())
 	}
 	if !strings.HasPrefix(c.Health.Path, "/") {
 		bad("health.path: %q must start with /", c.Health.Path)
@@ -442,4 +479,11 @@ func (c Config) Validate(p *types.Project) error {
 		return fmt.Errorf("%w: %s", ErrBadInput, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

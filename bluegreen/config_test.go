@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +53,7 @@ x-bluegreen:
 		t.Fatal(err)
 	}
 	want := Config{
-		Project: "shop", Service: "web", Port: 8000, Services: []string{"web"},
+		Project: "shop", Service: "web", Port: 8000, Services: []string{"web"}, Replicas: 1,
 		Slots:        SlotPorts{Blue: 9081, Green: 9080},
 		Health:       HealthConfig{Path: "/healthz", Interval: 250 * time.Millisecond, Timeout: time.Minute, HealthyThreshold: 3},
 		DrainTimeout: 5 * time.Second,
@@ -79,7 +80,7 @@ func TestLoadConfigDefaultsAndInference(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Project: "shop", Service: "web", Port: 8000, Services: []string{"web"},
+		Project: "shop", Service: "web", Port: 8000, Services: []string{"web"}, Replicas: 1,
 		Slots:         SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
 		Health:        HealthConfig{Path: "/"},
 		DrainTimeout:  DefaultDrainTimeout,
@@ -151,9 +152,12 @@ x-bluegreen: {port: 8000, verify_url: "ftp://x"}`, nil, "verify_url"},
 		{"unknown switching service", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, service: web, services: [wrker]}`, nil, `services: "wrker" is not a service`},
-		{"replicas", `
+		{"replica port ranges overlap", `
 services: {web: {image: app, deploy: {replicas: 3}}}
-x-bluegreen: {port: 8000}`, nil, "deploy.replicas 3"},
+x-bluegreen: {port: 8000}`, nil, "slots: blue 8081-8083 and green 8080-8082 overlap: with 3 replicas"},
+		{"replica port range out of range", `
+services: {web: {image: app, scale: 2}}
+x-bluegreen: {port: 8000, slots: {blue: 65535, green: 8080}}`, nil, "slots.blue: 65535-65536"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := writeCompose(t, tc.yaml)
@@ -164,6 +168,78 @@ x-bluegreen: {port: 8000}`, nil, "deploy.replicas 3"},
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %q, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReplicas(t *testing.T) {
+	src := writeCompose(t, `
+services: {web: {image: app, deploy: {replicas: 3}, ports: ["8000"]}}
+x-bluegreen: {slots: {blue: 7001, green: 7011}}
+`)
+	cfg, err := LoadConfig(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Replicas != 3 {
+		t.Errorf("Replicas = %d, want 3 from deploy.replicas", cfg.Replicas)
+	}
+	p, _, err := src.slotProject(context.Background(), cfg, Green, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := p.Services["web"]
+	want := []types.ServicePortConfig{{Mode: "ingress", HostIP: "127.0.0.1", Target: 8000, Published: "7011-7013", Protocol: "tcp"}}
+	if diff := cmp.Diff(want, web.Ports); diff != "" {
+		t.Errorf("ports (-want +got):\n%s", diff)
+	}
+	if web.GetScale() != 3 {
+		t.Errorf("scale %d, want 3", web.GetScale())
+	}
+
+	// The caller's Replicas wins over the file's, as the slot ports do.
+	cfg.Replicas = 2
+	if p, _, err = src.slotProject(context.Background(), cfg, Blue, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Services["web"]; got.GetScale() != 2 || got.Ports[0].Published != "7001-7002" {
+		t.Errorf("with Replicas 2: scale %d, ports %q; want 2, 7001-7002", got.GetScale(), got.Ports[0].Published)
+	}
+}
+
+func TestTwoFileReplicas(t *testing.T) {
+	slotFile := func(port string, replicas int) string {
+		return fmt.Sprintf("services: {web: {image: app, deploy: {replicas: %d}, ports: [\"%s:8000\"]}}\n", replicas, port)
+	}
+	for _, tc := range []struct {
+		name, blue, green string
+		want              string // in the error; "" for none
+	}{
+		{"ranges", slotFile("8081-8083", 3), slotFile("8091-8093", 3), ""},
+		{"one port for three", slotFile("8081", 3), slotFile("8091-8093", 3), `publishes 1 host port(s) for container port 8000 and runs 3 replicas: publish a range of one port per replica (8081-8083:8000)`},
+		{"slots disagree", slotFile("8081-8083", 3), slotFile("8091-8093", 2), "runs 2 replicas, the blue slot's file 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := writeCompose(t, "x-bluegreen: {service: web, port: 8000, slots: {blue: {file: blue.yaml}, green: {file: green.yaml}}}\n")
+			dir := filepath.Dir(src.Files[0])
+			for name, body := range map[string]string{"blue.yaml": tc.blue, "green.yaml": tc.green} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, err := LoadConfig(context.Background(), src)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.Replicas != 3 || cfg.Slots != (SlotPorts{Blue: 8081, Green: 8091}) {
+					t.Errorf("Replicas %d, slots %+v; want 3, 8081 and 8091", cfg.Replicas, cfg.Slots)
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want ErrBadInput mentioning %q", err, tc.want)
 			}
 		})
 	}

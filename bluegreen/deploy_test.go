@@ -15,6 +15,7 @@ import (
 	"github.com/docker/compose/v2/pkg/api"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/bluegreentest"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 	"github.com/bluegreen-dev/bluegreen/nginxconf"
 )
@@ -43,6 +44,10 @@ const webServices = `services:
     stop_grace_period: ${STOP_GRACE:-10s}
     ports: ["8000"]
 `
+
+// maxReplicas is the most replicas a test's service may have: the slot
+// ports are that many apart.
+const maxReplicas = 3
 
 // xBluegreen completes a file: slot ports and the nginx of the test.
 const xBluegreen = `x-bluegreen:
@@ -86,7 +91,8 @@ func newEnvFront(t *testing.T, services string, proxy func(e *env) front) *env {
 	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2", "bluegreen-testapp:v3")
 	ctx := context.Background()
 	e := &env{t: t, project: fmt.Sprintf("bgtest%d", time.Now().UnixNano()%1_000_000)}
-	ports, err := testutil.FreePorts(2)
+	// Each slot has room for up to maxReplicas replicas.
+	ports, err := bluegreentest.FreePortRanges(2, maxReplicas)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +198,25 @@ func durations(r *bluegreen.Report) string {
 	return strings.Join(parts, " ")
 }
 
+// nextReleases are the deploys after v1 went to blue.
+var nextReleases = []struct {
+	version  string
+	from, to bluegreen.Slot
+}{
+	{"v2", bluegreen.Blue, bluegreen.Green},
+	{"v3", bluegreen.Green, bluegreen.Blue},
+}
+
+// deployRelease deploys version and checks that it went from -> to.
+func (e *env) deployRelease(version string, from, to bluegreen.Slot) *bluegreen.Report {
+	e.t.Helper()
+	r := e.deploy("IMAGE_TAG=" + version)
+	if r.From != from || r.To != to {
+		e.t.Fatalf("deploy %s went %s -> %s, want %s -> %s", version, r.From, r.To, from, to)
+	}
+	return r
+}
+
 // TestDeployUnderLoad is the proof of the zero-downtime claim: two releases
 // deployed while clients send requests through a real nginx without pause,
 // and not one request fails.
@@ -208,17 +233,8 @@ func TestDeployUnderLoad(t *testing.T) {
 	load := testutil.Load(t, e.url+"/version")
 	time.Sleep(500 * time.Millisecond) // load is flowing before the deploy begins
 
-	for _, tc := range []struct {
-		version  string
-		from, to bluegreen.Slot
-	}{
-		{"v2", bluegreen.Blue, bluegreen.Green},
-		{"v3", bluegreen.Green, bluegreen.Blue},
-	} {
-		r := e.deploy("IMAGE_TAG=" + tc.version)
-		if r.From != tc.from || r.To != tc.to {
-			t.Fatalf("deploy %s went %s -> %s, want %s -> %s", tc.version, r.From, r.To, tc.from, tc.to)
-		}
+	for _, tc := range nextReleases {
+		r := e.deployRelease(tc.version, tc.from, tc.to)
 		e.wantServing(tc.version)
 		e.wantStopped(tc.from)
 		t.Logf("deploy %s under load: %s total; %s; load so far: %s",

@@ -136,14 +136,14 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 		}
 		r.From, r.To = live, live.Other()
 		r.Release.Slot = r.To
-		d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; %s to %s (127.0.0.1:%d)", r.From, kind, r.To, d.Config.Slots.Port(r.To)))
+		d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; %s to %s (127.0.0.1:%s%s)", r.From, kind, r.To, d.Config.slotPortSpec(r.To), replicaNote(d.Config.replicas())))
 		if err := d.ensureShared(ctx); err != nil {
 			return err
 		}
 		if launch, err = prepare(ctx, r); err != nil {
 			return err
 		}
-		if err := portFree(d.Config.Slots.Port(r.To)); err != nil {
+		if err := d.portsFree(r.To); err != nil {
 			return err
 		}
 		return d.record(r, func(*Release) {})
@@ -334,13 +334,19 @@ func (d *Deployer) remove(ctx context.Context, step Step, slot Slot) error {
 }
 
 // keptRelease reports whether slot holds containers of rel, kept stopped
-// by a retire.
+// by a retire, as many of the routed service as Replicas says.
 func (d *Deployer) keptRelease(ctx context.Context, slot Slot, rel Release) (bool, error) {
 	cs, err := d.Compose.Ps(ctx, slotProjectName(d.Config.Project, slot), api.PsOptions{All: true})
 	if err != nil {
 		return false, fmt.Errorf("listing containers of %s: %w", slot, err)
 	}
-	if len(cs) == 0 {
+	routed := 0
+	for _, c := range cs {
+		if c.Service == d.Config.Service {
+			routed++
+		}
+	}
+	if routed != d.Config.replicas() {
 		return false, nil
 	}
 	for _, c := range cs {
@@ -380,39 +386,27 @@ func (d *Deployer) checkImages(ctx context.Context, p *types.Project) error {
 	return nil
 }
 
-// portFree fails with ErrBadInput when something else listens on the slot's
-// port on 127.0.0.1 (bluegreen's own leftovers are gone by then).
-func portFree(port int) error {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return fmt.Errorf("%w: slot port %d is taken by another process: %v", ErrBadInput, port, err)
+// portsFree fails with ErrBadInput when something else listens on one of
+// slot's ports on 127.0.0.1 (bluegreen's own leftovers are gone by then).
+func (d *Deployer) portsFree(slot Slot) error {
+	first, last := d.Config.slotPorts(slot)
+	for port := first; port <= last; port++ {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("%w: slot port %d is taken by another process: %v", ErrBadInput, port, err)
+		}
+		l.Close()
 	}
-	return l.Close()
+	return nil
 }
 
-// switchUpstreams routes traffic to slot's upstream addresses: its host
-// port on 127.0.0.1, or, when the slots join the proxy's network, each of
-// its routed containers by name.
+// switchUpstreams routes traffic to the running containers of slot.
 func (d *Deployer) switchUpstreams(ctx context.Context, slot Slot) error {
-	if d.Config.Nginx.Network == "" {
-		return d.Switcher.Switch(ctx, slot, []string{d.addr(slot)})
-	}
-	cs, err := d.Compose.Ps(ctx, slotProjectName(d.Config.Project, slot), api.PsOptions{Services: []string{d.Config.Service}})
+	addrs, err := d.upstreams(ctx, slot)
 	if err != nil {
-		return fmt.Errorf("listing the containers of %s: %w", slot, err)
-	}
-	var addrs []string
-	for _, c := range cs {
-		addrs = append(addrs, net.JoinHostPort(c.Name, strconv.Itoa(d.Config.Port)))
-	}
-	if len(addrs) == 0 {
-		return fmt.Errorf("no running container of %s in %s", d.Config.Service, slot)
+		return err
 	}
 	return d.Switcher.Switch(ctx, slot, addrs)
-}
-
-func (d *Deployer) addr(slot Slot) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(d.Config.Slots.Port(slot)))
 }
 
 func (d *Deployer) lockPath() string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/compose/v2/pkg/api"
 
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 )
 
@@ -27,10 +28,11 @@ func (e *env) deployThree() {
 
 // TestNginxInAContainer: nginx runs in a container on a docker network that
 // the slots join; bluegreen validates and reloads it through the engine and
-// names the slots' containers in the upstream. The test's clients reach
-// nginx at its port published on 127.0.0.1.
+// names the slots' containers in the upstream, one per replica (two here).
+// The test's clients reach nginx at its port published on 127.0.0.1.
 func TestNginxInAContainer(t *testing.T) {
-	e := newEnvFront(t, webServices, func(e *env) front {
+	const replicas = 2
+	e := newEnvFront(t, replicated(replicas), func(e *env) front {
 		return func(t *testing.T) (string, string) {
 			network := testutil.Network(t)
 			ngx := testutil.NginxContainer(t, testutil.NginxContainerOptions{Network: network})
@@ -39,12 +41,15 @@ func TestNginxInAContainer(t *testing.T) {
 		}
 	})
 	e.deployThree()
+	e.wantReplicas(bluegreen.Blue, "v3", replicas)
 	cs, err := e.compose.Ps(context.Background(), e.project+"-blue", api.PsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 1 || len(cs[0].Networks) != 2 {
-		t.Errorf("the live slot's container is on networks %v, want the project's and nginx's", cs)
+	for _, c := range cs {
+		if len(c.Networks) != 2 {
+			t.Errorf("container %s of the live slot is on networks %v, want the project's and nginx's", c.Name, c.Networks)
+		}
 	}
 }
 

@@ -73,10 +73,19 @@ func (src Source) slotFilePorts(ctx context.Context, cfg *Config) error {
 		if !ok {
 			return fmt.Errorf("%w: %s: the %s slot's file has no service %q", ErrBadInput, file, slot, cfg.Service)
 		}
-		port := publishedPort(svc.Ports, cfg.Port)
+		port, count := publishedPorts(svc.Ports, cfg.Port)
 		if port == 0 {
 			return fmt.Errorf("%w: %s: service %s does not publish container port %d", ErrBadInput, file, cfg.Service, cfg.Port)
 		}
+		replicas := svc.GetScale()
+		if slot == Green && replicas != cfg.Replicas {
+			return fmt.Errorf("%w: %s: service %s runs %d replicas, the blue slot's file %d: give both the same", ErrBadInput, file, cfg.Service, replicas, cfg.Replicas)
+		}
+		if count < replicas {
+			return fmt.Errorf("%w: %s: service %s publishes %d host port(s) for container port %d and runs %d replicas: publish a range of one port per replica (%d-%d:%d)",
+				ErrBadInput, file, cfg.Service, count, cfg.Port, replicas, port, port+replicas-1, cfg.Port)
+		}
+		cfg.Replicas = replicas
 		if slot == Blue {
 			cfg.Slots.Blue = port
 		} else {
@@ -86,16 +95,27 @@ func (src Source) slotFilePorts(ctx context.Context, cfg *Config) error {
 	return nil
 }
 
-// publishedPort returns the host port that publishes target, or 0.
-func publishedPort(ports []types.ServicePortConfig, target int) int {
+// publishedPorts returns the first host port that publishes target and
+// how many the range holds (8081-8083: 8081, 3), or 0, 0.
+func publishedPorts(ports []types.ServicePortConfig, target int) (first, count int) {
 	for _, p := range ports {
-		if int(p.Target) == target {
-			if n, err := strconv.Atoi(p.Published); err == nil {
-				return n
+		if int(p.Target) != target {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(p.Published, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			continue
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				continue
 			}
 		}
+		return a, b - a + 1
 	}
-	return 0
+	return 0, 0
 }
 
 // load reads the project under the given name ("" lets compose choose it).
@@ -223,7 +243,8 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *R
 		if ownFile == "" {
 			svc.ContainerName = ""
 			if name == cfg.Service {
-				svc.Ports = publishSlotPort(svc.Ports, cfg.Port, cfg.Slots.Port(slot))
+				svc.Ports = publishSlotPort(svc.Ports, cfg.Port, cfg.slotPortSpec(slot))
+				svc.SetScale(cfg.replicas())
 			}
 		}
 		if image, ok := rel.image(name); ok {
@@ -347,8 +368,9 @@ func images(p *types.Project) map[string]string {
 }
 
 // publishSlotPort returns ports with the container port target published on
-// 127.0.0.1:host, replacing whatever the file said for that target.
-func publishSlotPort(ports []types.ServicePortConfig, target, host int) []types.ServicePortConfig {
+// 127.0.0.1:host (a port, or a range with one port per replica), replacing
+// whatever the file said for that target.
+func publishSlotPort(ports []types.ServicePortConfig, target int, host string) []types.ServicePortConfig {
 	out := make([]types.ServicePortConfig, 0, len(ports)+1)
 	for _, p := range ports {
 		if int(p.Target) != target {
@@ -359,7 +381,7 @@ func publishSlotPort(ports []types.ServicePortConfig, target, host int) []types.
 		Mode:      "ingress",
 		HostIP:    "127.0.0.1",
 		Target:    uint32(target),
-		Published: fmt.Sprint(host),
+		Published: host,
 		Protocol:  "tcp",
 	})
 }

@@ -26,7 +26,8 @@ const statusHistory = 5
 // SlotStatus describes one slot.
 type SlotStatus struct {
 	Slot       Slot              `json:"slot"`
-	Port       int               `json:"port"`
+	Port       int               `json:"port"` // the first, with several replicas
+	Replicas   int               `json:"replicas"`
 	Live       bool              `json:"live"`
 	Containers []ContainerStatus `json:"containers"`
 	// Release is the newest release that took traffic in this slot, if
@@ -42,6 +43,9 @@ type ContainerStatus struct {
 	State    string `json:"state"`
 	Health   string `json:"health,omitempty"`
 	ExitCode int    `json:"exit_code,omitempty"`
+	// Port is the host port of the routed service's container, on
+	// 127.0.0.1, while it runs.
+	Port int `json:"port,omitempty"`
 }
 
 // Status reports the live slot and the containers of both slots. It changes
@@ -60,7 +64,9 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.Slots = append(st.Slots, SlotStatus{Slot: slot, Port: d.Config.Slots.Port(slot), Live: slot == live, Containers: cs})
+		st.Slots = append(st.Slots, SlotStatus{
+			Slot: slot, Port: d.Config.Slots.Port(slot), Replicas: d.Config.replicas(), Live: slot == live, Containers: cs,
+		})
 	}
 	if st.Shared, err = d.containers(ctx, d.Config.Project); err != nil {
 		return nil, err
@@ -87,23 +93,28 @@ func (d *Deployer) containers(ctx context.Context, project string) ([]ContainerS
 	}
 	out := []ContainerStatus{}
 	for _, c := range cs {
-		out = append(out, ContainerStatus{
+		st := ContainerStatus{
 			Name: c.Name, Service: c.Service, Image: c.Image,
 			State: c.State, Health: c.Health, ExitCode: c.ExitCode,
-		})
+		}
+		if c.Service == d.Config.Service {
+			st.Port = d.hostPort(c)
+		}
+		out = append(out, st)
 	}
 	return out, nil
 }
 
-// tailLogs returns the last n log lines of the routed service in slot, for
-// errors that explain why a release failed. A failure to read them is logged
-// and gives no lines.
-func (d *Deployer) tailLogs(slot Slot, n int) []string {
+// tailLogs returns the last n log lines of the routed service in slot (of
+// its replica number index only, when not 0), for errors that explain why a
+// release failed. A failure to read them is logged and gives no lines.
+func (d *Deployer) tailLogs(slot Slot, index, n int) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	var lc lineCollector
 	err := d.Compose.Logs(ctx, slotProjectName(d.Config.Project, slot), &lc, api.LogOptions{
 		Services: []string{d.Config.Service},
+		Index:    index,
 		Tail:     fmt.Sprint(n),
 	})
 	if err != nil {
@@ -112,15 +123,16 @@ func (d *Deployer) tailLogs(slot Slot, n int) []string {
 	return lc.lines
 }
 
-// lastLines formats up to n lines for the end of an error message.
-func lastLines(lines []string, n int) string {
+// lastLines formats up to n lines for the end of an error message; whose
+// says whose lines they are (" of web-2"), or is empty.
+func lastLines(whose string, lines []string, n int) string {
 	if len(lines) == 0 {
 		return ""
 	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return "; last log lines: " + strings.Join(lines, " | ")
+	return "; last log lines" + whose + ": " + strings.Join(lines, " | ")
 }
 
 // lineCollector is an api.LogConsumer that keeps the lines it is given.

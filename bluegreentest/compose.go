@@ -18,22 +18,22 @@ import (
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 )
 
-// Compose is a bluegreen.Compose that keeps its containers in memory: one
-// per service of a project, named <project>-<service>-1 and labelled as
-// compose names and labels them. A running container serves HTTP on
-// 127.0.0.1 at each TCP port its service publishes (a random one when the
-// file gives none), whatever host IP the file names, so that a Deployer's
-// health probes and a proxy reach it; it answers 200 with its image
-// reference unless SetImage says otherwise. Stop lets requests in flight
-// finish, as an app that handles SIGTERM would.
+// Compose is a bluegreen.Compose that keeps its containers in memory: as
+// many per service of a project as its scale (deploy.replicas) says, named
+// <project>-<service>-<n> and labelled as compose names and labels them. A
+// running container serves HTTP on 127.0.0.1 at each TCP port its service
+// publishes (the first free one of a range such as 8081-8083, a random one
+// when the file gives none), whatever host IP the file names, so that a
+// Deployer's health probes and a proxy reach it; it answers 200 with its
+// image reference unless SetImage says otherwise. Stop lets requests in
+// flight finish, as an app that handles SIGTERM would.
 //
 // The zero value is ready to use; its methods are safe for concurrent use.
-// Scale, networks, volumes, dependencies and healthchecks are not
-// modelled.
+// Networks, volumes, dependencies and healthchecks are not modelled.
 type Compose struct {
 	mu       sync.Mutex
 	images   map[string]Image
-	projects map[string]map[string]*container // project -> service -> container
+	projects map[string]map[string]*container // project -> container name -> container
 	ids      int
 }
 
@@ -117,7 +117,7 @@ func (f *Compose) Up(_ context.Context, project *types.Project, options api.UpOp
 	var replaced []*container
 	for _, c := range f.containersOf(project.Name, nil) {
 		svc, ok := project.Services[c.sum.Service]
-		if (!ok && options.Create.RemoveOrphans) || (ok && c.diverged(svc, options.Create.Recreate)) {
+		if (!ok && options.Create.RemoveOrphans) || (ok && (c.number > svc.GetScale() || c.diverged(svc, options.Create.Recreate))) {
 			replaced = append(replaced, c)
 		}
 	}
@@ -134,14 +134,18 @@ func (f *Compose) Up(_ context.Context, project *types.Project, options api.UpOp
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(project.Services)) {
-		c := f.projects[project.Name][name]
-		if c == nil {
-			f.ids++
-			c = newContainer(f.ids, project.Name, name, project.Services[name])
-			f.projects[project.Name][name] = c
-		}
-		if c.sum.State != stateRunning {
-			errs = append(errs, c.start(f.images[c.sum.Image]))
+		svc := project.Services[name]
+		for n := 1; n <= svc.GetScale(); n++ {
+			cname := containerName(project.Name, name, n)
+			c := f.projects[project.Name][cname]
+			if c == nil {
+				f.ids++
+				c = newContainer(f.ids, project.Name, name, n, svc)
+				f.projects[project.Name][cname] = c
+			}
+			if c.sum.State != stateRunning {
+				errs = append(errs, c.start(f.images[c.sum.Image]))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -214,8 +218,9 @@ func (f *Compose) Ps(_ context.Context, projectName string, options api.PsOption
 }
 
 // Logs sends the lines of the project's containers (those of
-// options.Services when set; the last options.Tail of each when it is a
-// number) to consumer, as their image's Logs say.
+// options.Services when set, of replica number options.Index when not 0;
+// the last options.Tail of each when it is a number) to consumer, as their
+// image's Logs say.
 func (f *Compose) Logs(_ context.Context, projectName string, consumer api.LogConsumer, options api.LogOptions) error {
 	tail, err := strconv.Atoi(options.Tail)
 	if err != nil || tail < 0 {
@@ -228,6 +233,9 @@ func (f *Compose) Logs(_ context.Context, projectName string, consumer api.LogCo
 	f.mu.Lock()
 	var entries []entry
 	for _, c := range f.containersOf(projectName, options.Services) {
+		if options.Index > 0 && c.number != options.Index {
+			continue
+		}
 		lines := f.images[c.sum.Image].Logs
 		if tail >= 0 && len(lines) > tail {
 			lines = lines[len(lines)-tail:]
@@ -247,8 +255,8 @@ func (f *Compose) Logs(_ context.Context, projectName string, consumer api.LogCo
 // sorted by name. The caller holds f.mu.
 func (f *Compose) containersOf(project string, services []string) []*container {
 	var out []*container
-	for name, c := range f.projects[project] {
-		if len(services) == 0 || slices.Contains(services, name) {
+	for _, c := range f.projects[project] {
+		if len(services) == 0 || slices.Contains(services, c.sum.Service) {
 			out = append(out, c)
 		}
 	}
@@ -262,8 +270,8 @@ func (f *Compose) remove(project string, cs []*container, timeout *time.Duration
 	f.mu.Lock()
 	for _, c := range cs {
 		servers = append(servers, c.stop()...)
-		if f.projects[project][c.sum.Service] == c {
-			delete(f.projects[project], c.sum.Service)
+		if f.projects[project][c.sum.Name] == c {
+			delete(f.projects[project], c.sum.Name)
 		}
 	}
 	if len(f.projects[project]) == 0 {

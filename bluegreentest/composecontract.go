@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -20,7 +21,9 @@ import (
 // image and compose's project and service labels; Ps lists the running
 // containers, or all with PsOptions.All, of the services asked for; Stop
 // keeps the containers, exited; Start runs them again; Logs reads them;
-// Down removes them.
+// Down removes them. With a scale of 3 and a range of 3 host ports, Up runs
+// three containers, numbered 1 to 3, each published on its own port of the
+// range.
 //
 // newProject returns a project that is not up, under a name no other test
 // uses, whose services keep running once started and carry the labels the
@@ -30,16 +33,7 @@ import (
 func ComposeContract(t *testing.T, c bluegreen.Compose, newProject func(t *testing.T) *types.Project) {
 	up := func(t *testing.T) *types.Project {
 		t.Helper()
-		p := newProject(t)
-		t.Cleanup(func() { _ = c.Down(context.WithoutCancel(t.Context()), p.Name, api.DownOptions{RemoveOrphans: true}) })
-		err := c.Up(t.Context(), p, api.UpOptions{
-			Create: api.CreateOptions{RemoveOrphans: true, Recreate: api.RecreateForce, QuietPull: true, AssumeYes: true},
-			Start:  api.StartOptions{Project: p},
-		})
-		if err != nil {
-			t.Fatalf("Up %s: %v", p.Name, err)
-		}
-		return p
+		return upProject(t, c, newProject(t))
 	}
 
 	t.Run("ProjectWithoutContainers", func(t *testing.T) {
@@ -93,6 +87,64 @@ func ComposeContract(t *testing.T, c bluegreen.Compose, newProject func(t *testi
 		wantContainers(t, c, p.Name, api.PsOptions{All: true, Services: []string{one}}, all[:1])
 		wantContainers(t, c, p.Name, api.PsOptions{All: true}, all)
 	})
+	t.Run("Replicas", func(t *testing.T) {
+		firsts, err := FreePortRanges(1, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := firsts[0]
+		p := newProject(t)
+		name := p.ServiceNames()[0]
+		svc := p.Services[name]
+		target := svc.Ports[0].Target
+		svc.Ports = []types.ServicePortConfig{{
+			Mode: "ingress", HostIP: "127.0.0.1", Target: target, Protocol: "tcp",
+			Published: fmt.Sprintf("%d-%d", first, first+2),
+		}}
+		svc.SetScale(3)
+		p.Services[name] = svc
+		p = upProject(t, c, p)
+		cs, err := c.Ps(t.Context(), p.Name, api.PsOptions{Services: []string{name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports := map[int]bool{}
+		var names []string
+		for _, s := range cs {
+			names = append(names, s.Name+" #"+s.Labels[api.ContainerNumberLabel])
+			for _, pub := range s.Publishers {
+				if pub.TargetPort == int(target) && pub.PublishedPort != 0 {
+					ports[pub.PublishedPort] = true
+				}
+			}
+		}
+		slices.Sort(names)
+		want := []string{
+			fmt.Sprintf("%s-%s-1 #1", p.Name, name), fmt.Sprintf("%s-%s-2 #2", p.Name, name), fmt.Sprintf("%s-%s-3 #3", p.Name, name),
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("containers %q, want %q", names, want)
+		}
+		for port := first; port <= first+2; port++ {
+			if !ports[port] {
+				t.Errorf("no container publishes port %d of the range %d-%d: %v", port, first, first+2, ports)
+			}
+		}
+	})
+}
+
+// upProject brings p up and takes it down when the test ends.
+func upProject(t *testing.T, c bluegreen.Compose, p *types.Project) *types.Project {
+	t.Helper()
+	t.Cleanup(func() { _ = c.Down(context.WithoutCancel(t.Context()), p.Name, api.DownOptions{RemoveOrphans: true}) })
+	err := c.Up(t.Context(), p, api.UpOptions{
+		Create: api.CreateOptions{RemoveOrphans: true, Recreate: api.RecreateForce, QuietPull: true, AssumeYes: true},
+		Start:  api.StartOptions{Project: p},
+	})
+	if err != nil {
+		t.Fatalf("Up %s: %v", p.Name, err)
+	}
+	return p
 }
 
 // wantContainer is what the contract expects of one container.

@@ -2,6 +2,7 @@ package bluegreentest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +31,7 @@ const (
 // container is one fake container and, while it runs, its HTTP servers.
 type container struct {
 	sum     api.ContainerSummary
+	number  int                 // of the replica, from 1
 	svc     types.ServiceConfig // as created
 	servers []*server
 }
@@ -38,8 +42,13 @@ type server struct {
 	ln  net.Listener
 }
 
-func newContainer(id int, project, service string, svc types.ServiceConfig) *container {
-	name := fmt.Sprintf("%s-%s-1", project, service)
+// containerName is compose's name of replica n of service.
+func containerName(project, service string, n int) string {
+	return fmt.Sprintf("%s-%s-%d", project, service, n)
+}
+
+func newContainer(id int, project, service string, n int, svc types.ServiceConfig) *container {
+	name := containerName(project, service, n)
 	labels := maps.Clone(svc.Labels)
 	if labels == nil {
 		labels = map[string]string{}
@@ -48,7 +57,7 @@ func newContainer(id int, project, service string, svc types.ServiceConfig) *con
 	maps.Copy(labels, map[string]string{
 		api.ProjectLabel:         project,
 		api.ServiceLabel:         service,
-		api.ContainerNumberLabel: "1",
+		api.ContainerNumberLabel: strconv.Itoa(n),
 		api.OneoffLabel:          "False",
 	})
 	return &container{
@@ -64,7 +73,8 @@ func newContainer(id int, project, service string, svc types.ServiceConfig) *con
 			Status:  "Created",
 			Labels:  labels,
 		},
-		svc: svc,
+		svc:    svc,
+		number: n,
 	}
 }
 
@@ -101,7 +111,7 @@ func (c *container) start(img Image) error {
 		if p.Protocol != "" && p.Protocol != "tcp" {
 			continue
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", p.Published))
+		ln, err := listen(p.Published)
 		if err != nil {
 			shutdown(servers, nil)
 			return fmt.Errorf("container %s: publishing port %d: %w", c.sum.Name, p.Target, err)
@@ -116,6 +126,29 @@ func (c *container) start(img Image) error {
 	c.servers, c.sum.Publishers = servers, pubs
 	c.sum.State, c.sum.Status, c.sum.ExitCode = stateRunning, "Up", 0
 	return nil
+}
+
+// listen listens on 127.0.0.1 at published: a port, the first free one of
+// a range (8081-8083), or a random one when empty.
+func listen(published string) (net.Listener, error) {
+	lo, hi, isRange := strings.Cut(published, "-")
+	if !isRange {
+		return net.Listen("tcp", net.JoinHostPort("127.0.0.1", published))
+	}
+	first, err1 := strconv.Atoi(lo)
+	last, err2 := strconv.Atoi(hi)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("port range %q: %w", published, err)
+	}
+	var errs []error
+	for port := first; port <= last; port++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			return ln, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("no free port in %s: %w", published, errors.Join(errs...))
 }
 
 // stop marks the container exited and returns its servers, which the

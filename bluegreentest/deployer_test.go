@@ -51,9 +51,15 @@ type shop struct {
 
 func newShop(t *testing.T, sw bluegreen.Switcher) *shop {
 	t.Helper()
+	return newShopFile(t, sw, fmt.Sprintf(shopFile, freePort(t), freePort(t)))
+}
+
+// newShopFile is newShop with a compose file of the caller's.
+func newShopFile(t *testing.T, sw bluegreen.Switcher, yaml string) *shop {
+	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf(shopFile, freePort(t), freePort(t))), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	src := bluegreen.Source{Files: []string{file}, Env: []string{"TAG=v1"}}
@@ -204,6 +210,79 @@ func TestDeployerWithFakes(t *testing.T) {
 	s.wantSlot(bluegreen.Blue, "", "")
 	s.wantSlot(bluegreen.Green, "v2", "running")
 	s.wantShared()
+}
+
+// TestReplicasWithFakes deploys a service with three replicas: each gets
+// a port of its slot's range, the proxy gets all three, and a release of
+// which one replica fails its probe never takes traffic.
+func TestReplicasWithFakes(t *testing.T) {
+	firsts, err := bluegreentest.FreePortRanges(2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(fmt.Sprintf(shopFile, firsts[0], firsts[1]), "    ports:", "    deploy: {replicas: 3}\n    ports:", 1)
+	sw := &bluegreentest.Switcher{}
+	s := newShopFile(t, sw, yaml)
+	rangeOf := func(slot bluegreen.Slot) []string {
+		first := s.cfg.Slots.Port(slot)
+		return []string{
+			fmt.Sprintf("127.0.0.1:%d", first), fmt.Sprintf("127.0.0.1:%d", first+1), fmt.Sprintf("127.0.0.1:%d", first+2),
+		}
+	}
+	for i, tag := range []string{"v1", "v2"} {
+		r, err := s.deploy(tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := sw.Calls()
+		if len(calls) != i+1 {
+			t.Fatalf("after deploying %s: %d switches, want %d", tag, len(calls), i+1)
+		}
+		if diff := cmp.Diff(rangeOf(r.To), calls[i].Addrs); diff != "" {
+			t.Errorf("deploy %s to %s: switched to (-want +got):\n%s", tag, r.To, diff)
+		}
+		for _, addr := range calls[i].Addrs {
+			if code, body := get(t, "http://"+addr+"/"); code != http.StatusOK || body != "shop:"+tag {
+				t.Errorf("%s answers %d %q, want 200 shop:%s", addr, code, body, tag)
+			}
+		}
+	}
+
+	// v3's second replica answers 500: the deploy fails at wait-healthy,
+	// naming it, and traffic stays on v2.
+	bad := strconv.Itoa(s.cfg.Slots.Port(bluegreen.Blue) + 1)
+	s.compose.SetImage("shop:v3", bluegreentest.Image{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, port, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String()); port == bad {
+			http.Error(w, "replica 2 is broken", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "shop:v3")
+	})})
+	_, err = s.deploy("v3")
+	wantStepError(t, err, bluegreen.StepWaitHealthy, bluegreen.Green, bluegreen.ErrUnhealthy)
+	if want := "container shop-blue-web-2: GET http://127.0.0.1:" + bad + "/healthz: status 500"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	if n := len(sw.Calls()); n != 2 {
+		t.Errorf("%d switches, want 2: the bad release took traffic", n)
+	}
+	s.wantSlot(bluegreen.Blue, "", "")
+
+	// Rolling back to v1, whose containers the failed deploy removed,
+	// deploys its three replicas again.
+	d := &bluegreen.Deployer{Compose: s.compose, Switcher: sw, Source: s.src, Config: s.cfg}
+	if _, err := d.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	calls := sw.Calls()
+	if diff := cmp.Diff(rangeOf(bluegreen.Blue), calls[len(calls)-1].Addrs); diff != "" {
+		t.Errorf("rollback switched to (-want +got):\n%s", diff)
+	}
+	for _, addr := range calls[len(calls)-1].Addrs {
+		if code, body := get(t, "http://"+addr+"/"); code != http.StatusOK || body != "shop:v1" {
+			t.Errorf("after the rollback %s answers %d %q, want 200 shop:v1", addr, code, body)
+		}
+	}
 }
 
 // TestRollbackWithFakes rolls back to the kept release: its stopped

@@ -52,8 +52,12 @@ func printStatus(w io.Writer, st *bluegreen.Status) error {
 			release = fmt.Sprintf("%d %s", r.ID, describeImages(r.Images))
 			since = r.Finished.Local().Format("2006-01-02 15:04:05")
 		}
+		port := fmt.Sprint(s.Port)
+		if s.Replicas > 1 {
+			port = fmt.Sprintf("%d-%d", s.Port, s.Port+s.Replicas-1)
+		}
 		state, health := summarize(s.Containers)
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Slot, live, s.Port, state, health, release, since)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Slot, live, port, state, health, release, since)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -77,7 +81,8 @@ func printStatus(w io.Writer, st *bluegreen.Status) error {
 }
 
 // summarize gives one state and one health for a slot's containers: the
-// worst of them, or "-" when there are none.
+// worst of them, with their number when there are several, or "-" when
+// there are none.
 func summarize(cs []bluegreen.ContainerStatus) (state, health string) {
 	if len(cs) == 0 {
 		return "-", "-"
@@ -90,6 +95,9 @@ func summarize(cs []bluegreen.ContainerStatus) (state, health string) {
 		if c.Health != "" && (health == "-" || c.Health != "healthy") {
 			health = c.Health
 		}
+	}
+	if len(cs) > 1 {
+		state = fmt.Sprintf("%s (%d containers)", state, len(cs))
 	}
 	return state, health
 }

@@ -7,6 +7,8 @@
 //	BOOT_DELAY      Go duration to sleep before listening (running but not ready)
 //	FAIL            "" normal, "500" every request answers 500, "crash" exit 1 after BOOT_DELAY,
 //	                "verify" only /verify answers 500 (healthy, but fails a check through the proxy)
+//	FAIL_ONE        a directory shared by the replicas of a release: the first replica to
+//	                create FAIL_ONE/failing behaves as FAIL says, the others normally
 //	SLOW            Go duration added to each request to /slow
 //	IGNORE_SIGTERM  "1": ignore SIGTERM, so only SIGKILL stops it
 //	MODE            "kv": a small key-value store instead (GET/PUT /kv/{key}, files in DATA_DIR)
@@ -63,6 +65,16 @@ func run(logger *log.Logger) error {
 		return err
 	}
 	fail := os.Getenv("FAIL")
+	if dir := os.Getenv("FAIL_ONE"); dir != "" {
+		f, err := os.OpenFile(filepath.Join(dir, "failing"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			fail = "" // another replica fails
+		} else {
+			f.Close()
+			logger.Printf("version=%q FAIL_ONE: this replica fails (FAIL=%q)", version, fail)
+		}
+	}
+	hostname, _ := os.Hostname()
 
 	// Decide about SIGTERM before the boot delay: a container stopped while
 	// booting must behave the same way as one stopped while serving.
@@ -90,7 +102,7 @@ func run(logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	h := handler(version, fail, slow, os.Getenv("KV_URL"))
+	h := handler(version, hostname, fail, slow, os.Getenv("KV_URL"))
 	if os.Getenv("MODE") == "kv" {
 		h = kvHandler(envOr("DATA_DIR", "/data"))
 	}
@@ -116,7 +128,7 @@ func run(logger *log.Logger) error {
 	return nil
 }
 
-func handler(version, fail string, slow time.Duration, kvURL string) http.Handler {
+func handler(version, hostname, fail string, slow time.Duration, kvURL string) http.Handler {
 	answer := func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Version", version)
@@ -132,6 +144,11 @@ func handler(version, fail string, slow time.Duration, kvURL string) http.Handle
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { answer(w) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { answer(w) })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { answer(w) })
+	// /host tells which container answered: replicas of a slot differ.
+	mux.HandleFunc("/host", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Version", version)
+		fmt.Fprintln(w, version, hostname)
+	})
 	mux.HandleFunc("/verify", func(w http.ResponseWriter, r *http.Request) {
 		if fail == "verify" {
 			w.Header().Set("X-Version", version)

@@ -24,12 +24,13 @@ func TestHandler(t *testing.T) {
 		{fail: "500", path: "/healthz", wantCode: 500, wantBody: "v1: FAIL=500\n"},
 		{fail: "500", path: "/nope", wantCode: 500, wantBody: "v1: FAIL=500\n"},
 		{path: "/verify", wantCode: 200, wantBody: "v1\n"},
+		{path: "/host", wantCode: 200, wantBody: "v1 host1\n"},
 		{fail: "verify", path: "/verify", wantCode: 500, wantBody: "v1: FAIL=verify\n"},
 		{fail: "verify", path: "/healthz", wantCode: 200, wantBody: "v1\n"},
 	} {
 		rec := httptest.NewRecorder()
 		start := time.Now()
-		handler("v1", tc.fail, tc.slow, "").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		handler("v1", "host1", tc.fail, tc.slow, "").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
 		if rec.Code != tc.wantCode || rec.Body.String() != tc.wantBody || rec.Header().Get("X-Version") != "v1" && tc.wantCode != 404 {
 			t.Errorf("FAIL=%q GET %s = %d %q (X-Version %q), want %d %q", tc.fail, tc.path, rec.Code, rec.Body, rec.Header().Get("X-Version"), tc.wantCode, tc.wantBody)
 		}
@@ -42,7 +43,7 @@ func TestHandler(t *testing.T) {
 func TestKV(t *testing.T) {
 	kv := httptest.NewServer(kvHandler(t.TempDir()))
 	defer kv.Close()
-	app := httptest.NewServer(handler("v1", "", 0, kv.URL))
+	app := httptest.NewServer(handler("v1", "host1", "", 0, kv.URL))
 	defer app.Close()
 	req, _ := http.NewRequest(http.MethodPut, app.URL+"/kv/k1", strings.NewReader("hello"))
 	resp, err := http.DefaultClient.Do(req)
