@@ -111,11 +111,12 @@ func (p SlotPorts) Port(s Slot) int {
 
 // HealthConfig says when a new release counts as ready: HealthyThreshold
 // rounds in a row, probed every Interval, within Timeout, in which every
-// check passes. The checks: GET http://127.0.0.1:<slot port><Path> answers
-// 2xx/3xx (or exactly Status), with Host as its Host header when set; with
-// TCP, the port accepts a connection; and the container runs and, when the
-// service or its image declares a healthcheck, Docker reports it healthy
-// (Docker honours the healthcheck's start_period).
+// check passes for every container of the routed service. The checks: GET
+// http://127.0.0.1:<its host port><Path> answers 2xx/3xx (or exactly
+// Status), with Host as its Host header when set; with TCP, the port
+// accepts a connection; and the container runs and, when the service or
+// its image declares a healthcheck, Docker reports it healthy (Docker
+// honours the healthcheck's start_period).
 type HealthConfig struct {
 	Path             string
 	Host             string

@@ -3,7 +3,8 @@
 //
 // A service runs in one of two slots, Blue or Green, each a compose project
 // of its own (<project>-blue, <project>-green) whose routed service is
-// published on 127.0.0.1 at the slot's host port. A release goes to the idle
+// published on 127.0.0.1 at the slot's host port (one port per replica
+// from there). A release goes to the idle
 // slot; once it answers its health checks a Switcher (nginxconf.Switcher for
 // nginx) routes new traffic to it; once the requests held by the old routing
 // have finished, the old slot is removed. A release that fails before the

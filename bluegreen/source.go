@@ -205,10 +205,11 @@ func describeFiles(files []string) string {
 
 // slotProject loads the switching services as the project <project>-<slot>,
 // with no fixed container names (they would collide between slots) and the
-// routed service's port published on 127.0.0.1:<slot port>. They join the
-// base project's networks and volumes, so they reach the shared services by
-// name as before; their depends_on on shared services is met by the base
-// project, which is up first.
+// routed service's port published on 127.0.0.1:<slot port> (a range of
+// Replicas ports when more than one), as many containers of it as Replicas
+// says. They join the base project's networks and volumes, so they reach
+// the shared services by name as before; their depends_on on shared
+// services is met by the base project, which is up first.
 //
 // A release recorded earlier (rel not nil) is loaded with its variables and
 // its image references, so that it runs again as it ran then.

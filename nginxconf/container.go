@@ -44,9 +44,9 @@ type DockerClient interface {
 //
 // The addresses passed to Switch must be reachable from inside the
 // container: "127.0.0.1:PORT" (the slot's published port) when nginx runs
-// on the host network, or "<project>-<slot>-<service>-1:PORT" (the slot's
-// container and its container port) when nginx shares a docker network
-// with the slots.
+// on the host network, or "<project>-<slot>-<service>-<n>:PORT" (the
+// slot's containers, one per replica, and their container port) when nginx
+// shares a docker network with the slots.
 //
 // Container, Upstream and File are required; the other fields work at their
 // zero value. A Container must not be used by two Switch calls at once.
