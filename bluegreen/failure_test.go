@@ -36,13 +36,20 @@ func TestMain(m *testing.M) {
 
 // underLoad deploys v1, starts the load and returns a function that stops
 // it and checks that nothing failed and nginx serves version.
-func (e *env) underLoad() (finish func(version string)) {
+func (e *env) underLoad() (finish func(version string) testutil.LoadResult) {
+	e.t.Helper()
+	return e.underLoadAt("/version")
+}
+
+// underLoadAt is underLoad with the clients requesting path; finish returns
+// what they saw.
+func (e *env) underLoadAt(path string) (finish func(version string) testutil.LoadResult) {
 	e.t.Helper()
 	e.deploy("IMAGE_TAG=v1")
 	e.wantServing("v1")
-	load := testutil.Load(e.t, e.url+"/version")
+	load := testutil.Load(e.t, e.url+path)
 	time.Sleep(300 * time.Millisecond)
-	return func(version string) {
+	return func(version string) testutil.LoadResult {
 		e.t.Helper()
 		time.Sleep(300 * time.Millisecond)
 		res := load.Stop()
@@ -54,6 +61,7 @@ func (e *env) underLoad() (finish func(version string)) {
 			e.t.Errorf("%d of %d requests failed: %v", res.Failed, res.Sent, res.Failures)
 		}
 		e.wantServing(version)
+		return res
 	}
 }
 

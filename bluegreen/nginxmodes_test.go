@@ -41,7 +41,7 @@ func TestNginxInAContainer(t *testing.T) {
 		}
 	})
 	e.deployThree()
-	e.wantReplicas(bluegreen.Blue, "v3", replicas)
+	e.wantBalanced("v3", e.wantReplicas(bluegreen.Blue, "v3", replicas))
 	cs, err := e.compose.Ps(context.Background(), e.project+"-blue", api.PsOptions{})
 	if err != nil {
 		t.Fatal(err)

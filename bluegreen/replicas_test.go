@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -22,9 +23,9 @@ func replicated(n int) string {
 }
 
 // wantReplicas checks that the n containers of slot run version, each on
-// its own port of the slot's range, and that nginx sends requests to all of
-// them.
-func (e *env) wantReplicas(slot bluegreen.Slot, version string, n int) {
+// its own port of the slot's range, and returns their host names (the
+// short container IDs that testapp's /host tells).
+func (e *env) wantReplicas(slot bluegreen.Slot, version string, n int) []string {
 	e.t.Helper()
 	cs, err := e.compose.Ps(context.Background(), e.project+"-"+string(slot), api.PsOptions{Services: []string{"web"}})
 	if err != nil {
@@ -39,20 +40,31 @@ func (e *env) wantReplicas(slot bluegreen.Slot, version string, n int) {
 			e.t.Errorf("port %d of %s answers %q (err %v), want %s", port, slot, got, err, version)
 		}
 	}
-	hosts := map[string]int{}
-	for range 10 * n {
+	var hosts []string
+	for _, c := range cs {
+		hosts = append(hosts, c.ID[:12])
+	}
+	return hosts
+}
+
+// wantBalanced checks, while no other client sends requests, that nginx
+// sends requests to each of hosts in turn.
+func (e *env) wantBalanced(version string, hosts []string) {
+	e.t.Helper()
+	seen := map[string]int{}
+	for range 4 * len(hosts) {
 		got, err := get(e.url + "/host")
 		if err != nil {
 			e.t.Fatalf("GET /host through nginx: %v", err)
 		}
-		v, host, _ := strings.Cut(got, " ")
-		if v != version {
-			e.t.Fatalf("nginx answered from %s, want %s", got, version)
-		}
-		hosts[host]++
+		seen[got]++
 	}
-	if len(hosts) != n {
-		e.t.Errorf("nginx sent %d requests to %d containers (%v), want all %d", 10*n, len(hosts), hosts, n)
+	want := map[string]int{}
+	for _, h := range hosts {
+		want[version+" "+h] = 4
+	}
+	if !maps.Equal(seen, want) {
+		e.t.Errorf("nginx sent %d requests to %v, want 4 to each of %v", 4*len(hosts), seen, want)
 	}
 }
 
@@ -94,13 +106,14 @@ func (e *env) addrs(slot bluegreen.Slot, n int) []string {
 func TestReplicasUnderLoad(t *testing.T) {
 	const n = 3
 	e := newEnvWith(t, replicated(n))
-	finish := e.underLoad()
-	e.wantReplicas(bluegreen.Blue, "v1", n)
+	// The clients ask /host: the load counts the answers of each container.
+	finish := e.underLoadAt("/host")
+	hosts := map[string][]string{"v1": e.wantReplicas(bluegreen.Blue, "v1", n)}
 	e.wantUpstream(e.addrs(bluegreen.Blue, n)...)
 	for _, tc := range nextReleases {
 		r := e.deployRelease(tc.version, tc.from, tc.to)
 		t.Logf("deploy %s of %d replicas under load: %s total; %s", tc.version, n, r.Elapsed.Round(time.Millisecond), durations(r))
-		e.wantReplicas(tc.to, tc.version, n)
+		hosts[tc.version] = e.wantReplicas(tc.to, tc.version, n)
 		e.wantUpstream(e.addrs(tc.to, n)...)
 		e.wantStopped(tc.from)
 		for _, addr := range e.addrs(tc.from, n) {
@@ -109,7 +122,15 @@ func TestReplicasUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	finish("v3")
+	res := finish("v3")
+	for version, hs := range hosts {
+		for _, h := range hs {
+			if res.Versions[version+" "+h] == 0 {
+				t.Errorf("container %s of %s took no request under load: %v", h, version, res.Versions)
+			}
+		}
+	}
+	e.wantBalanced("v3", hosts["v3"])
 }
 
 // TestOneBadReplicaNeverTakesTraffic: a release of which one replica in
@@ -141,7 +162,7 @@ func TestOneBadReplicaNeverTakesTraffic(t *testing.T) {
 		t.Errorf("the error does not end with the failing replica's log lines (%q): %v", want, err)
 	}
 	finish("v1")
-	e.wantReplicas(bluegreen.Blue, "v1", n)
+	e.wantBalanced("v1", e.wantReplicas(bluegreen.Blue, "v1", n))
 	e.wantUpstream(e.addrs(bluegreen.Blue, n)...)
 	e.wantStopped(bluegreen.Green)
 }
