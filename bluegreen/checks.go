@@ -25,9 +25,10 @@ func (d *Deployer) policy(timeout time.Duration) health.Policy {
 
 // check is the readiness check of slot: every container of the routed
 // service runs (and is healthy by its own healthcheck), and each one
-// answers at its published port as the configuration says. When culprit is
-// not nil, a failed round leaves there the container that failed it.
-func (d *Deployer) check(slot Slot, culprit *api.ContainerSummary) health.Checker {
+// answers at its published port as the configuration says; there are at
+// least want of them. When culprit is not nil, a failed round leaves there
+// the container that failed it.
+func (d *Deployer) check(slot Slot, want int, culprit *api.ContainerSummary) health.Checker {
 	blame := func(c api.ContainerSummary) {
 		if culprit != nil {
 			*culprit = c
@@ -38,8 +39,8 @@ func (d *Deployer) check(slot Slot, culprit *api.ContainerSummary) health.Checke
 		if err != nil {
 			return err
 		}
-		if len(cs) < d.Config.replicas() {
-			return health.Permanent(fmt.Errorf("service %s has %d of its %d container(s)", d.Config.Service, len(cs), d.Config.replicas()))
+		if len(cs) < want {
+			return health.Permanent(fmt.Errorf("service %s has %d of its %d container(s)", d.Config.Service, len(cs), want))
 		}
 		for _, c := range cs {
 			if err := containerRunning(c); err != nil {
@@ -82,7 +83,7 @@ func (d *Deployer) probe(ctx context.Context, addr string) error {
 // a row. A container that exits fails the wait at once.
 func (d *Deployer) waitHealthy(ctx context.Context, slot Slot) error {
 	var culprit api.ContainerSummary
-	res, err := health.Wait(ctx, d.policy(d.Config.Health.Timeout), d.check(slot, &culprit))
+	res, err := health.Wait(ctx, d.policy(d.Config.Health.Timeout), d.check(slot, d.Config.replicas(), &culprit))
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("stopped waiting for health: %w", context.Cause(ctx))
 	}
@@ -130,9 +131,10 @@ func containerRunning(c api.ContainerSummary) error {
 }
 
 // healthy probes slot once (HealthyThreshold rounds) within
-// recoverProbeTimeout.
+// recoverProbeTimeout. The slot may run fewer or more replicas than the
+// configuration now says: it ran a release deployed earlier.
 func (d *Deployer) healthy(ctx context.Context, slot Slot) error {
-	_, err := health.Wait(ctx, d.policy(recoverProbeTimeout), d.check(slot, nil))
+	_, err := health.Wait(ctx, d.policy(recoverProbeTimeout), d.check(slot, 1, nil))
 	return err
 }
 

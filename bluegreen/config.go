@@ -29,6 +29,8 @@ const (
 	DefaultNginxBinary   = "nginx"
 	DefaultStateDir      = ".bluegreen" // beside the compose file
 	DefaultVerifyTimeout = 10 * time.Second
+	// MaxKeepalive bounds nginx.keepalive.
+	MaxKeepalive = 10000
 )
 
 // Config is what a deploy needs beyond the compose file itself: which service
@@ -143,6 +145,13 @@ type NginxConfig struct {
 	Binary       string
 	// LiveFile, BlueFile and GreenFile are the per-slot files mode.
 	LiveFile, BlueFile, GreenFile string
+	// Keepalive, when above 0, is rendered as "keepalive N;" in the managed
+	// upstream block: each nginx worker keeps up to N idle connections to
+	// the slot open, instead of a new connection per request. It takes
+	// effect only when the proxying location sends HTTP/1.1 without
+	// "Connection: close" (proxy_http_version 1.1; proxy_set_header
+	// Connection "";). Not for the per-slot files, which are the user's.
+	Keepalive int
 	// Container names the nginx container of the container mode.
 	Container string
 	// Network, when set, is a docker network that the routed service of
@@ -189,6 +198,7 @@ type rawNginx struct {
 	GreenFile    string `json:"green_file"`
 	Container    string `json:"container"`
 	Network      string `json:"network"`
+	Keepalive    number `json:"keepalive"`
 }
 
 type rawSlots struct {
@@ -324,6 +334,7 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		}
 		cfg.Nginx.LiveFile, cfg.Nginx.BlueFile, cfg.Nginx.GreenFile = n.LiveFile, n.BlueFile, n.GreenFile
 		cfg.Nginx.Container, cfg.Nginx.Network = n.Container, n.Network
+		cfg.Nginx.Keepalive = int(n.Keepalive)
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("%w: %s: %s", ErrBadInput, ExtensionKey, strings.Join(errs, "; "))
@@ -471,6 +482,12 @@ func (c Config) Validate(p *types.Project) error {
 	}
 	if c.Nginx.Container != "" && !filepath.IsAbs(c.Nginx.UpstreamFile) {
 		bad("nginx.upstream_file: %q must be an absolute path inside the container", c.Nginx.UpstreamFile)
+	}
+	if c.Nginx.Keepalive < 0 || c.Nginx.Keepalive > MaxKeepalive {
+		bad("nginx.keepalive: %d is not from 0 to %d", c.Nginx.Keepalive, MaxKeepalive)
+	}
+	if c.Nginx.Keepalive > 0 && c.Nginx.LiveFile != "" {
+		bad("nginx.keepalive: not with live_file: the per-slot files are yours, write keepalive in them")
 	}
 	if !upstreamName.MatchString(c.Nginx.Upstream) {
 		bad("nginx.upstream: %q is not a plain name", c.Nginx.Upstream)

@@ -42,6 +42,7 @@ x-bluegreen:
     conf: /etc/nginx/nginx.conf
     prefix: ""
     binary: /usr/sbin/nginx
+    keepalive: 16
   verify_url: http://127.0.0.1/healthz
   verify_timeout: 3s
   keep_retired: false
@@ -62,6 +63,7 @@ x-bluegreen:
 			UpstreamFile: filepath.Join(filepath.Dir(src.Files[0]), "nginx/upstream.conf"),
 			Conf:         "/etc/nginx/nginx.conf",
 			Binary:       "/usr/sbin/nginx",
+			Keepalive:    16,
 		},
 		VerifyURL:     "http://127.0.0.1/healthz",
 		VerifyTimeout: 3 * time.Second,
@@ -152,6 +154,12 @@ x-bluegreen: {port: 8000, verify_url: "ftp://x"}`, nil, "verify_url"},
 		{"unknown switching service", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, service: web, services: [wrker]}`, nil, `services: "wrker" is not a service`},
+		{"negative keepalive", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {keepalive: -1}}`, nil, "nginx.keepalive: -1 is not from 0 to 10000"},
+		{"keepalive with per-slot files", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {keepalive: 8, live_file: a, blue_file: b, green_file: c}}`, nil, "nginx.keepalive: not with live_file"},
 		{"replica port ranges overlap", `
 services: {web: {image: app, deploy: {replicas: 3}}}
 x-bluegreen: {port: 8000}`, nil, "slots: blue 8081-8083 and green 8080-8082 overlap: with 3 replicas"},

@@ -59,6 +59,8 @@ type Container struct {
 	// Switch replaces whole. It must exist before the first Switch: nginx
 	// needs it to start, and a Switch that fails could not remove it again.
 	File string
+	// Keepalive is Switcher.Keepalive.
+	Keepalive int
 	// Conf and Prefix are passed to nginx as -c and -p when set, as paths
 	// inside the container.
 	Conf, Prefix string
@@ -87,7 +89,7 @@ type Container struct {
 // nginx never sees a partial file. Only an nginx (re)started by someone else
 // during the copy, or an engine that dies in the middle of it, could.
 func (c *Container) Switch(ctx context.Context, slot bluegreen.Slot, addrs []string) error {
-	content, err := renderFile(c.Upstream, c.File, slot, addrs)
+	content, err := renderFile(c.Upstream, c.File, slot, addrs, c.Keepalive)
 	if err != nil {
 		return fmt.Errorf("switch: %w", err)
 	}

@@ -27,6 +27,8 @@ type upstream struct {
 	Slot  bluegreen.Slot
 	Name  string
 	Addrs []string
+	// Keepalive is the idle connections each worker keeps; 0 for none.
+	Keepalive int
 }
 
 // validate returns u with its addresses in canonical host:port form. Every
@@ -41,6 +43,9 @@ func (u upstream) validate() (upstream, error) {
 	}
 	if len(u.Addrs) == 0 {
 		return u, fmt.Errorf("%w: no addresses for slot %s", ErrInvalid, u.Slot)
+	}
+	if u.Keepalive < 0 || u.Keepalive > bluegreen.MaxKeepalive {
+		return u, fmt.Errorf("%w: keepalive %d: want 0-%d", ErrInvalid, u.Keepalive, bluegreen.MaxKeepalive)
 	}
 	addrs := make([]string, len(u.Addrs))
 	for i, a := range u.Addrs {
@@ -82,7 +87,10 @@ func canonicalAddr(addr string) (string, error) {
 //	# Managed by bluegreen: do not edit. slot=blue
 //	upstream backend {
 //	    server 127.0.0.1:8081;
+//	    keepalive 16;
 //	}
+//
+// with the keepalive line only when Keepalive is above 0.
 func render(u upstream) ([]byte, error) {
 	u, err := u.validate()
 	if err != nil {
@@ -93,6 +101,9 @@ func render(u upstream) ([]byte, error) {
 	fmt.Fprintf(&b, "upstream %s {\n", u.Name)
 	for _, a := range u.Addrs {
 		fmt.Fprintf(&b, "    server %s;\n", a)
+	}
+	if u.Keepalive > 0 {
+		fmt.Fprintf(&b, "    keepalive %d;\n", u.Keepalive)
 	}
 	b.WriteString("}\n")
 	return b.Bytes(), nil
@@ -119,6 +130,11 @@ func parse(data []byte) (upstream, error) {
 	for _, line := range lines[1:] {
 		if a, ok := strings.CutPrefix(line, "    server "); ok {
 			u.Addrs = append(u.Addrs, strings.TrimSuffix(a, ";"))
+		}
+		if n, ok := strings.CutPrefix(line, "    keepalive "); ok {
+			// Not a number: render gives other bytes back, and the
+			// comparison below refuses the file.
+			u.Keepalive, _ = strconv.Atoi(strings.TrimSuffix(n, ";"))
 		}
 	}
 	want, err := render(u)

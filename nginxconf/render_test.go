@@ -26,6 +26,9 @@ func TestRender(t *testing.T) {
 		{"three-replicas", upstream{Slot: bluegreen.Green, Name: "backend", Addrs: []string{
 			"shop-green-web-1:8000", "shop-green-web-2:8000", "shop-green-web-3:8000",
 		}}},
+		{"keepalive", upstream{Slot: bluegreen.Blue, Name: "backend", Addrs: []string{
+			"127.0.0.1:8081", "127.0.0.1:8082",
+		}, Keepalive: 16}},
 		{"container-name-with-underscore", upstream{Slot: bluegreen.Blue, Name: "backend", Addrs: []string{"my_shop-blue-web_app-1:8000"}}},
 		{"host-names-and-ipv6", upstream{Slot: bluegreen.Green, Name: "app_v2.internal-1", Addrs: []string{
 			"127.0.0.1:8080", "app.example:80", "[::1]:8080",
@@ -83,6 +86,8 @@ func TestRenderInvalid(t *testing.T) {
 		{"unix socket", func(u *upstream) { u.Addrs = []string{"unix:/run/app.sock"} }},
 		{"IPv6 zone", func(u *upstream) { u.Addrs = []string{"[fe80::1%eth0;x]:80"} }},
 		{"one bad among good", func(u *upstream) { u.Addrs = []string{"127.0.0.1:80", "127.0.0.1:x"} }},
+		{"negative keepalive", func(u *upstream) { u.Keepalive = -1 }},
+		{"keepalive too big", func(u *upstream) { u.Keepalive = bluegreen.MaxKeepalive + 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := ok
@@ -110,7 +115,15 @@ func TestParse(t *testing.T) {
 		{name: "no header", in: "upstream backend {\n    server 127.0.0.1:8080;\n}\n"},
 		{name: "slot none", in: "# Managed by bluegreen: do not edit. slot=none\nupstream backend {\n    server 127.0.0.1:8080;\n}\n"},
 		{name: "unknown slot", in: "# Managed by bluegreen: do not edit. slot=red\nupstream backend {\n    server 127.0.0.1:8080;\n}\n"},
-		{name: "extra directive", in: "# Managed by bluegreen: do not edit. slot=blue\nupstream backend {\n    server 127.0.0.1:8080;\n    keepalive 8;\n}\n"},
+		{
+			name: "keepalive",
+			in:   "# Managed by bluegreen: do not edit. slot=blue\nupstream backend {\n    server 127.0.0.1:8080;\n    keepalive 8;\n}\n",
+			want: upstream{Slot: bluegreen.Blue, Name: "backend", Addrs: []string{"127.0.0.1:8080"}, Keepalive: 8},
+		},
+		{name: "extra directive", in: "# Managed by bluegreen: do not edit. slot=blue\nupstream backend {\n    server 127.0.0.1:8080;\n    least_conn;\n}\n"},
+		{name: "keepalive before server", in: "# Managed by bluegreen: do not edit. slot=blue\nupstream backend {\n    keepalive 8;\n    server 127.0.0.1:8080;\n}\n"},
+		{name: "keepalive not a number", in: "# Managed by bluegreen: do not edit. slot=blue\nupstream backend {\n    server 127.0.0.1:8080;\n    keepalive 08;\n}\n"},
+		{name: "keepalive 0", in: "# Managed by bluegreen: do not edit. slot=blue\nupstream backend {\n    server 127.0.0.1:8080;\n    keepalive 0;\n}\n"},
 		{name: "server option", in: "# Managed by bluegreen: do not edit. slot=blue\nupstream backend {\n    server 127.0.0.1:8080 max_fails=3;\n}\n"},
 		{name: "no server", in: "# Managed by bluegreen: do not edit. slot=blue\nupstream backend {\n}\n"},
 		{name: "CRLF", in: "# Managed by bluegreen: do not edit. slot=blue\r\nupstream backend {\r\n    server 127.0.0.1:8080;\r\n}\r\n"},
@@ -138,12 +151,12 @@ func TestParse(t *testing.T) {
 // unchanged, and that it stays one upstream block of one server line per
 // address: no input smuggles a directive into the nginx config.
 func FuzzRenderParse(f *testing.F) {
-	f.Add("blue", "backend", "127.0.0.1:8081", "[::1]:8081")
-	f.Add("green", "app_v2.x-1", "app.example:80", "10.0.0.1:0443")
-	f.Add("blue", "b;", "a:1", "a:1;\n}")
-	f.Add("green", "b", "[fe80::1%eth0]:80", "[127.0.0.1]:80")
-	f.Fuzz(func(t *testing.T, slot, name, addr1, addr2 string) {
-		in := upstream{Slot: bluegreen.Slot(slot), Name: name, Addrs: []string{addr1, addr2}}
+	f.Add("blue", "backend", "127.0.0.1:8081", "[::1]:8081", 0)
+	f.Add("green", "app_v2.x-1", "app.example:80", "10.0.0.1:0443", 16)
+	f.Add("blue", "b;", "a:1", "a:1;\n}", -1)
+	f.Add("green", "b", "[fe80::1%eth0]:80", "[127.0.0.1]:80", 1<<40)
+	f.Fuzz(func(t *testing.T, slot, name, addr1, addr2 string, keepalive int) {
+		in := upstream{Slot: bluegreen.Slot(slot), Name: name, Addrs: []string{addr1, addr2}, Keepalive: keepalive}
 		data, err := render(in)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
@@ -162,11 +175,15 @@ func FuzzRenderParse(f *testing.F) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("parse(render) (-want +got):\n%s", diff)
 		}
-		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-		if len(lines) != 5 {
-			t.Fatalf("render gave %d lines, want 5:\n%s", len(lines), data)
+		directives := 2 // the two server lines, and keepalive when set
+		if keepalive > 0 {
+			directives++
 		}
-		if strings.Count(string(data), ";") != 2 || strings.Count(string(data), "{") != 1 ||
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		if len(lines) != directives+3 {
+			t.Fatalf("render gave %d lines, want %d:\n%s", len(lines), directives+3, data)
+		}
+		if strings.Count(string(data), ";") != directives || strings.Count(string(data), "{") != 1 ||
 			strings.Count(string(data), "}") != 1 || strings.Count(string(data), "#") != 1 {
 			t.Errorf("render gave extra nginx syntax:\n%s", data)
 		}

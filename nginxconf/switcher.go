@@ -47,6 +47,11 @@ type Switcher struct {
 	// File is the upstream file Switch replaces whole, such as
 	// "/etc/nginx/conf.d/app-upstream.conf".
 	File string
+	// Keepalive, when above 0, adds "keepalive N;" to the upstream block:
+	// each worker keeps up to N idle connections to the slot (for nginx to
+	// reuse them, the location must proxy with HTTP/1.1 and an empty
+	// Connection header).
+	Keepalive int
 	// Conf is passed to nginx as -c when set; empty means nginx's
 	// compiled-in config path.
 	Conf string
@@ -76,7 +81,7 @@ type Switcher struct {
 // previous file is back in place and, if nginx may have loaded the new one,
 // nginx is reloaded again.
 func (s *Switcher) Switch(ctx context.Context, slot bluegreen.Slot, addrs []string) error {
-	content, err := renderFile(s.Upstream, s.File, slot, addrs)
+	content, err := renderFile(s.Upstream, s.File, slot, addrs, s.Keepalive)
 	if err != nil {
 		return fmt.Errorf("switch: %w", err)
 	}
@@ -110,11 +115,11 @@ func (s *Switcher) host() *host {
 }
 
 // renderFile returns the content of the managed upstream file for slot.
-func renderFile(name, file string, slot bluegreen.Slot, addrs []string) ([]byte, error) {
+func renderFile(name, file string, slot bluegreen.Slot, addrs []string, keepalive int) ([]byte, error) {
 	if file == "" {
 		return nil, fmt.Errorf("%w: File is empty", ErrInvalid)
 	}
-	return render(upstream{Slot: slot, Name: name, Addrs: addrs})
+	return render(upstream{Slot: slot, Name: name, Addrs: addrs, Keepalive: keepalive})
 }
 
 // activeSlot reads the slot from live, the managed upstream file named
@@ -143,18 +148,19 @@ func activeSlot(live snapshot, name, file string, log *slog.Logger) (bluegreen.S
 func FromConfig(n bluegreen.NginxConfig, logger *slog.Logger) bluegreen.Switcher {
 	switch {
 	case n.Container != "":
-		return &Container{Container: n.Container, Upstream: n.Upstream, File: n.UpstreamFile,
+		return &Container{Container: n.Container, Upstream: n.Upstream, File: n.UpstreamFile, Keepalive: n.Keepalive,
 			Conf: n.Conf, Prefix: n.Prefix, Binary: n.Binary, Logger: logger}
 	case n.LiveFile != "":
 		return &SlotFiles{Live: n.LiveFile, Blue: n.BlueFile, Green: n.GreenFile,
 			Conf: n.Conf, Prefix: n.Prefix, Binary: n.Binary, Logger: logger}
 	}
 	return &Switcher{
-		Upstream: n.Upstream,
-		File:     n.UpstreamFile,
-		Conf:     n.Conf,
-		Prefix:   n.Prefix,
-		Binary:   n.Binary,
-		Logger:   logger,
+		Upstream:  n.Upstream,
+		File:      n.UpstreamFile,
+		Keepalive: n.Keepalive,
+		Conf:      n.Conf,
+		Prefix:    n.Prefix,
+		Binary:    n.Binary,
+		Logger:    logger,
 	}
 }

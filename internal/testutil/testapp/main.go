@@ -15,6 +15,9 @@
 //	DATA_DIR        where MODE=kv keeps its data (default /data)
 //	KV_URL          the app forwards /kv/{key} to this key-value store ("http://kv:8000")
 //
+// /conns answers with the number of TCP connections accepted so far: a
+// proxy that keeps its connections alive opens few.
+//
 // "app probe URL" GETs URL and exits 0 on a 2xx answer, 1 otherwise: a
 // healthcheck command for an image that has no shell and no curl.
 //
@@ -36,6 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -106,7 +110,15 @@ func run(logger *log.Logger) error {
 	if os.Getenv("MODE") == "kv" {
 		h = kvHandler(envOr("DATA_DIR", "/data"))
 	}
-	srv := &http.Server{Handler: h}
+	var conns atomic.Int64
+	srv := &http.Server{
+		Handler: withConns(h, &conns),
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			if state == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Printf("version=%q listening on %s (fail=%q slow=%v)", version, ln.Addr(), fail, slow)
@@ -126,6 +138,18 @@ func run(logger *log.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// withConns answers /conns with the number of connections accepted so
+// far, and passes every other request to h.
+func withConns(h http.Handler, conns *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/conns" {
+			fmt.Fprintln(w, conns.Load())
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func handler(version, hostname, fail string, slow time.Duration, kvURL string) http.Handler {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,5 +65,20 @@ func TestKV(t *testing.T) {
 	}
 	if code := probe(kv.URL + "/nope"); code != 1 {
 		t.Errorf("probe of a 404 = %d", code)
+	}
+}
+
+func TestConns(t *testing.T) {
+	var conns atomic.Int64
+	conns.Store(7)
+	rec := httptest.NewRecorder()
+	withConns(http.NotFoundHandler(), &conns).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/conns", nil))
+	if rec.Code != 200 || rec.Body.String() != "7\n" {
+		t.Errorf("GET /conns = %d %q, want 200 \"7\\n\"", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	withConns(http.NotFoundHandler(), &conns).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/other", nil))
+	if rec.Code != 404 {
+		t.Errorf("GET /other = %d, want the handler's 404", rec.Code)
 	}
 }
