@@ -285,6 +285,35 @@ func TestReplicasWithFakes(t *testing.T) {
 	}
 }
 
+// TestSwitchToEarlierReplicaCount: a slot deployed with one replica still
+// takes traffic by SwitchTo after the configuration went to three.
+func TestSwitchToEarlierReplicaCount(t *testing.T) {
+	firsts, err := bluegreentest.FreePortRanges(2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &bluegreentest.Switcher{}
+	s := newShopFile(t, sw, fmt.Sprintf(shopFile, firsts[0], firsts[1]))
+	if _, err := s.deploy("v1"); err != nil { // blue, one replica
+		t.Fatal(err)
+	}
+	s.cfg.Replicas = 3
+	if _, err := s.deploy("v2"); err != nil { // green, three
+		t.Fatal(err)
+	}
+	if err := s.compose.Start(t.Context(), "shop-blue", api.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d := &bluegreen.Deployer{Compose: s.compose, Switcher: sw, Source: s.src, Config: s.cfg}
+	if _, err := d.SwitchTo(t.Context(), bluegreen.Blue); err != nil {
+		t.Fatalf("SwitchTo(blue) with its one replica: %v", err)
+	}
+	calls := sw.Calls()
+	if got, want := calls[len(calls)-1].Addrs, []string{s.addr(bluegreen.Blue)}; !cmp.Equal(got, want) {
+		t.Errorf("switched to %v, want %v", got, want)
+	}
+}
+
 // TestRollbackWithFakes rolls back to the kept release: its stopped
 // container starts again.
 func TestRollbackWithFakes(t *testing.T) {
