@@ -2,7 +2,11 @@ package bluegreen
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/docker/compose/v2/pkg/api"
@@ -138,65 +142,75 @@ func (d *Deployer) healthy(ctx context.Context, slot Slot) error {
 	return err
 }
 
-// recover returns the live slot. When the last rollout died in the middle
-// of its switch, the upstream file and what nginx serves may disagree: it
-// makes them agree again, on a slot that answers, before anything else.
-// Any other unfinished rollout is marked failed (its leftovers in the idle
-// slot are removed by the prepare step).
-func (d *Deployer) recover(ctx context.Context) (Slot, error) {
-	live, err := d.Switcher.Active(ctx)
-	if err != nil {
-		return None, fmt.Errorf("reading the live slot: %w", err)
-	}
-	st, err := d.readState()
-	if err != nil {
-		return None, err
-	}
-	last := st.last()
-	if last == nil || last.Outcome != OutcomeRunning {
-		return live, nil
-	}
-	reason := fmt.Sprintf("interrupted: the process running release %d stopped before it finished", last.ID)
-	d.log().Warn("the last rollout did not finish", "release", last.ID, "switching", last.Switching, "live", live)
-	if last.Switching && live != None {
-		live, err = d.repairSwitch(ctx, live)
-		if err != nil {
-			return None, err
+// preflightProxy checks, changing nothing, that the proxy can be switched:
+// a wrong path is reported as such before anything else is read.
+func (d *Deployer) preflightProxy(ctx context.Context) error {
+	if p, ok := d.Switcher.(Preflighter); ok {
+		if err := p.Preflight(ctx); err != nil {
+			return inDoubt{fmt.Errorf("%w: the proxy cannot be switched: %w (nothing was changed)", ErrBadInput, err)}
 		}
-	} else if err := d.drain(context.WithoutCancel(ctx)); err != nil {
-		// It may have died after its switch, before its drain: requests
-		// may still be on their way to the slot about to be cleared.
-		return None, fmt.Errorf("draining after the unfinished rollout: %w", err)
 	}
-	last.Outcome, last.Reason, last.Finished = OutcomeFailed, reason, time.Now().UTC()
-	if last.Switching && live == last.Slot {
-		last.Outcome = OutcomeIncomplete // it took traffic; its old slot was not retired
-	}
-	last.Switching = false
-	return live, writeState(d.statePath(), st)
+	return nil
 }
 
-// repairSwitch routes traffic again to the slot the upstream file names when
-// it answers, else to the other one when that answers.
-func (d *Deployer) repairSwitch(ctx context.Context, named Slot) (Slot, error) {
-	for _, slot := range []Slot{named, named.Other()} {
-		if err := d.healthy(ctx, slot); err != nil {
-			d.log().Warn("slot does not answer", "slot", slot, "err", err)
+// stateRoom is the room, beyond two copies of the state file, that the
+// state directory must have for a deploy to begin.
+const stateRoom = 64 << 10
+
+// stateDirWritable proves that the history can be written through the
+// deploy, by writing a probe file as large as two copies of the state file
+// and some room, in the state directory, and removing it.
+func (d *Deployer) stateDirWritable() error {
+	dir := d.Config.StateDir
+	need := int64(stateRoom)
+	if fi, err := os.Stat(d.statePath()); err == nil {
+		need += 2 * fi.Size()
+	}
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = writeProbe(dir, need)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: state_dir %s cannot hold the history (a probe of %d bytes failed): %w", ErrBadInput, dir, need, err)
+	}
+	return nil
+}
+
+func writeProbe(dir string, size int64) error {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, size))
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+// portsFree fails with ErrBadInput when something else listens on one of
+// slot's ports on 127.0.0.1. Ports held by the slot's own running
+// containers (leftovers that the prepare step removes) are not in the way.
+func (d *Deployer) portsFree(ctx context.Context, slot Slot) error {
+	cs, err := d.routed(ctx, slot, false)
+	if err != nil {
+		return err
+	}
+	own := map[int]bool{}
+	for _, c := range cs {
+		own[d.hostPort(c)] = true
+	}
+	first, last := d.Config.slotPorts(slot)
+	for port := first; port <= last; port++ {
+		if own[port] {
 			continue
 		}
-		d.info(StepPrepare, slot, fmt.Sprintf("the last deploy died during its switch: routing traffic to %s again", slot))
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), switchTimeout)
-		err := d.switchUpstreams(sctx, slot)
-		cancel()
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			return None, fmt.Errorf("repairing the switch the last deploy left unfinished: %w", err)
+			return fmt.Errorf("%w: slot port %d is taken by another process: %v", ErrBadInput, port, err)
 		}
-		// Requests may still be on their way to the other slot, which the
-		// prepare step is about to remove.
-		if err := d.drain(context.WithoutCancel(ctx)); err != nil {
-			return None, fmt.Errorf("draining after repairing the switch: %w", err)
-		}
-		return slot, nil
+		l.Close()
 	}
-	return None, fmt.Errorf("the last deploy died during its switch and neither slot answers")
+	return nil
 }

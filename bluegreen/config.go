@@ -11,8 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/bluegreen-dev/bluegreen/health"
+	"github.com/bluegreen-dev/bluegreen/internal/redact"
 )
 
 // ExtensionKey is the top-level key of the compose file that holds the
@@ -62,13 +66,20 @@ type Config struct {
 	// classic two-file layout (docker-compose.blue.yaml with its own ports
 	// and container names). A slot is then loaded from its file as it is
 	// written, and its port is what its routed service publishes.
-	SlotFiles    SlotFiles
-	Health       HealthConfig
+	SlotFiles SlotFiles
+	Health    HealthConfig
+	// DrainTimeout bounds the drain: how long the old slot may keep
+	// serving the requests it holds after the switch. It must be above 0
+	// (0 would retire the old slot with requests in flight); LoadConfig
+	// sets DefaultDrainTimeout when the file leaves it out.
 	DrainTimeout time.Duration
 	Nginx        NginxConfig
 	// VerifyURL, when set, is fetched through the proxy right after the
 	// switch; when it does not answer as Health says within VerifyTimeout,
-	// traffic goes back to the previous slot at once.
+	// traffic goes back to the previous slot at once. Its password and
+	// query values are masked in every message. LoadConfig sets
+	// VerifyTimeout to DefaultVerifyTimeout when the file leaves it out;
+	// 0 takes health.DefaultTimeout.
 	VerifyURL     string
 	VerifyTimeout time.Duration
 	// KeepRetired keeps the previous release's containers, stopped, so that
@@ -119,6 +130,10 @@ func (p SlotPorts) Port(s Slot) int {
 // accepts a connection; and the container runs and, when the service or
 // its image declares a healthcheck, Docker reports it healthy (Docker
 // honours the healthcheck's start_period).
+//
+// A zero Interval, Timeout or HealthyThreshold takes the health package's
+// default (health.DefaultInterval, health.DefaultTimeout,
+// health.DefaultThreshold); in the file, leave the key out for that.
 type HealthConfig struct {
 	Path             string
 	Host             string
@@ -274,12 +289,13 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 	if ext, ok := p.Extensions[ExtensionKey]; ok && ext != nil {
 		b, err := json.Marshal(ext)
 		if err != nil {
-			return Config{}, fmt.Errorf("%w: %s: %v", ErrBadInput, ExtensionKey, err)
+			return Config{}, fmt.Errorf("%w: %s: %s", ErrBadInput, ExtensionKey, escapeControl(err.Error()))
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&raw); err != nil {
-			return Config{}, fmt.Errorf("%w: %s: %v", ErrBadInput, ExtensionKey, err)
+			// An unknown key is quoted raw: escape what it may hold.
+			return Config{}, fmt.Errorf("%w: %s: %s", ErrBadInput, ExtensionKey, escapeControl(err.Error()))
 		}
 	}
 	cfg := Config{
@@ -301,7 +317,11 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		cfg.SlotFiles = SlotFiles{Blue: raw.Slots.Blue.File, Green: raw.Slots.Green.File}
 	}
 	var errs []string
-	duration := func(key, v string, dst *time.Duration) {
+	// duration reads the duration v of key into dst. When zero is not
+	// zeroMeans (what 0 does where the value is used), but the default
+	// that leaving the key out gives, an explicit 0 is refused: it would
+	// not do what it says.
+	duration := func(key, v string, dst *time.Duration, zeroMeans time.Duration) {
 		if v == "" {
 			return
 		}
@@ -310,16 +330,21 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 			errs = append(errs, fmt.Sprintf("%s: %q is not a duration (like 250ms or 30s)", key, v))
 			return
 		}
+		if d == 0 && zeroMeans > 0 {
+			errs = append(errs, fmt.Sprintf("%s: %q must be above 0; leave it out for the default %s", key, v, zeroMeans))
+			return
+		}
 		*dst = d
 	}
-	duration("drain_timeout", raw.DrainTimeout, &cfg.DrainTimeout)
-	duration("verify_timeout", raw.VerifyTimeout, &cfg.VerifyTimeout)
+	// drain_timeout: 0 reaches Validate, which says why it is refused.
+	duration("drain_timeout", raw.DrainTimeout, &cfg.DrainTimeout, 0)
+	duration("verify_timeout", raw.VerifyTimeout, &cfg.VerifyTimeout, DefaultVerifyTimeout)
 	if h := raw.Health; h != nil {
 		if h.Path != "" {
 			cfg.Health.Path = h.Path
 		}
-		duration("health.interval", h.Interval, &cfg.Health.Interval)
-		duration("health.timeout", h.Timeout, &cfg.Health.Timeout)
+		duration("health.interval", h.Interval, &cfg.Health.Interval, health.DefaultInterval)
+		duration("health.timeout", h.Timeout, &cfg.Health.Timeout, health.DefaultTimeout)
 		cfg.Health.HealthyThreshold = int(h.HealthyThreshold)
 		cfg.Health.Host, cfg.Health.Status, cfg.Health.TCP = h.Host, int(h.Status), bool(h.TCP)
 	}
@@ -360,6 +385,12 @@ func configFromProject(p *types.Project, edits []func(*Config)) (Config, error) 
 		if *path != "" && !filepath.IsAbs(*path) {
 			*path = filepath.Join(p.WorkingDir, *path)
 		}
+	}
+	// The slots' own files are loaded before Validate runs: a control
+	// character in a name or path is reported first.
+	if errs := cfg.controlErrors(); len(errs) > 0 {
+		slices.Sort(errs)
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrBadInput, ExtensionKey, strings.Join(errs, "; "))
 	}
 	return cfg, nil
 }
@@ -412,13 +443,35 @@ func (c Config) slotPortSpec(s Slot) string {
 
 var upstreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
+// projectName is compose's rule for a project name (compose-go's
+// loader.NormalizeProjectName leaves such a name as it is). Loading a file
+// already enforces it; a name set in code is checked here. The slots run as
+// <project>-blue and <project>-green, which then follow it too.
+var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// maxUpstreamName bounds nginx.upstream. nginx itself takes a name up to
+// its configuration token limit (about 4 KiB), but by default it sends the
+// upstream name as the Host header of every proxied request
+// (proxy_set_header Host $proxy_host), and a host name's label has at most
+// 63 characters.
+const maxUpstreamName = 63
+
+// maxDNSLabel is the longest label of a DNS name (RFC 1035): with
+// nginx.network, nginx finds each slot container by its name through the
+// engine's DNS, and a longer name cannot be looked up.
+const maxDNSLabel = 63
+
 // Validate checks c on its own and, when p is not nil, against the project it
-// will deploy. All problems are reported in one error wrapping ErrBadInput.
+// will deploy. All problems are reported in one error wrapping ErrBadInput;
+// each names its key and, unless it may be secret, its value.
 func (c Config) Validate(p *types.Project) error {
-	var errs []string
+	errs := c.controlErrors()
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+
 	if c.Project == "" {
 		bad("project name is empty")
+	} else if !projectName.MatchString(c.Project) {
+		bad("project name %q: compose takes only lowercase letters, digits, '-' and '_', starting with a letter or a digit", c.Project)
 	}
 	switch {
 	case c.Service == "":
@@ -454,11 +507,30 @@ func (c Config) Validate(p *types.Project) error {
 		bad("slots: blue %s and green %s overlap: with %d replicas each slot publishes %d ports from its own up; set the slot ports at least %d apart",
 			c.slotPortSpec(Blue), c.slotPortSpec(Green), c.replicas(), c.replicas(), c.replicas())
 	}
-	if !strings.HasPrefix(c.Health.Path, "/") {
-		bad("health.path: %q must start with /", c.Health.Path)
+
+	// health.path and verify_url may carry a token in their query: they
+	// are shown masked.
+	switch path := c.Health.Path; {
+	case hasControl(path):
+		bad("health.path: %q holds a control character", redact.URL(path))
+	case !strings.HasPrefix(path, "/"):
+		bad("health.path: %q must start with /", redact.URL(path))
 	}
-	if c.Health.Interval < 0 || c.Health.Timeout < 0 || c.DrainTimeout < 0 {
-		bad("durations may not be negative")
+	for _, d := range []struct {
+		key   string
+		value time.Duration
+	}{
+		{"health.interval", c.Health.Interval},
+		{"health.timeout", c.Health.Timeout},
+		{"drain_timeout", c.DrainTimeout},
+		{"verify_timeout", c.VerifyTimeout},
+	} {
+		if d.value < 0 {
+			bad("%s: %s may not be negative", d.key, d.value)
+		}
+	}
+	if c.DrainTimeout == 0 {
+		bad("drain_timeout: 0s would retire the old slot with requests in flight; leave it out for the default %s", DefaultDrainTimeout)
 	}
 	if c.Health.HealthyThreshold < 0 {
 		bad("health.healthy_threshold: %d may not be negative", c.Health.HealthyThreshold)
@@ -467,8 +539,12 @@ func (c Config) Validate(p *types.Project) error {
 		bad("health.status: %d is not an HTTP status", c.Health.Status)
 	}
 	if c.VerifyURL != "" {
-		if u, err := url.Parse(c.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("verify_url: %q is not an http(s) URL", c.VerifyURL)
+		u, err := url.Parse(c.VerifyURL)
+		switch {
+		case hasControl(c.VerifyURL):
+			bad("verify_url: %q holds a control character", redact.URL(c.VerifyURL))
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("verify_url: %q is not an http(s) URL", redact.URL(c.VerifyURL))
 		}
 	}
 	if c.StateDir == "" {
@@ -489,14 +565,96 @@ func (c Config) Validate(p *types.Project) error {
 	if c.Nginx.Keepalive > 0 && c.Nginx.LiveFile != "" {
 		bad("nginx.keepalive: not with live_file: the per-slot files are yours, write keepalive in them")
 	}
-	if !upstreamName.MatchString(c.Nginx.Upstream) {
-		bad("nginx.upstream: %q is not a plain name", c.Nginx.Upstream)
+	switch u := c.Nginx.Upstream; {
+	case !upstreamName.MatchString(u):
+		bad("nginx.upstream: %q is not a plain name", u)
+	case len(u) > maxUpstreamName:
+		bad("nginx.upstream: %q is %d characters, more than %d: nginx sends it as the Host header of the requests it proxies (unless proxy_set_header Host says otherwise), so keep it to the length of a host name label",
+			u, len(u), maxUpstreamName)
+	}
+	if name, label, ok := c.containerName(); ok && label > maxDNSLabel {
+		bad("nginx.network: the slot container name %q is too long for a DNS name (a label of %d characters, at most %d): nginx could not look it up on the network; shorten the project name or the service name",
+			name, label, maxDNSLabel)
 	}
 	if len(errs) > 0 {
 		slices.Sort(errs)
 		return fmt.Errorf("%w: %s", ErrBadInput, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// controlErrors reports the names and paths that hold a control character:
+// a newline in a path would reach nginx's command line or a file name, one
+// in a name the engine. Values are quoted (%q), so that the message shows
+// them escaped. health.path and verify_url are checked with their other
+// rules, since their values are shown masked.
+func (c Config) controlErrors() []string {
+	plain := []struct{ key, value string }{
+		{"state_dir", c.StateDir},
+		{"slots.blue.file", c.SlotFiles.Blue},
+		{"slots.green.file", c.SlotFiles.Green},
+		{"nginx.upstream_file", c.Nginx.UpstreamFile},
+		{"nginx.conf", c.Nginx.Conf},
+		{"nginx.prefix", c.Nginx.Prefix},
+		{"nginx.binary", c.Nginx.Binary},
+		{"nginx.live_file", c.Nginx.LiveFile},
+		{"nginx.blue_file", c.Nginx.BlueFile},
+		{"nginx.green_file", c.Nginx.GreenFile},
+		{"nginx.container", c.Nginx.Container},
+		{"nginx.network", c.Nginx.Network},
+		{"health.host", c.Health.Host},
+		{"service", c.Service},
+	}
+	for _, name := range c.Services {
+		plain = append(plain, struct{ key, value string }{"services", name})
+	}
+	var errs []string
+	for _, v := range plain {
+		if hasControl(v.value) {
+			errs = append(errs, fmt.Sprintf("%s: %q holds a control character", v.key, v.value))
+		}
+	}
+	return errs
+}
+
+// containerName returns, with nginx.network, the longest name that the
+// upstream gives a container of the routed service
+// (<project>-green-<service>-<replicas>, as compose names them) and the
+// length of its longest DNS label, when it is known: not in the two-file
+// layout, whose files may set container_name, nor before the names are set.
+func (c Config) containerName() (name string, label int, ok bool) {
+	if c.Nginx.Network == "" || c.SlotFiles != (SlotFiles{}) || c.Project == "" || c.Service == "" {
+		return "", 0, false
+	}
+	name = slotProjectName(c.Project, Green) + "-" + c.Service + "-" + strconv.Itoa(c.replicas())
+	for _, l := range strings.Split(name, ".") {
+		label = max(label, len(l))
+	}
+	return name, label, true
+}
+
+// hasControl reports whether s holds a control character (a newline, a tab,
+// NUL, DEL...).
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// escapeControl writes the control characters of s as Go escapes (\n),
+// leaving the rest as it is.
+func escapeControl(s string) string {
+	if !hasControl(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func abs(n int) int {

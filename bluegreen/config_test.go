@@ -166,6 +166,94 @@ x-bluegreen: {port: 8000}`, nil, "slots: blue 8081-8083 and green 8080-8082 over
 		{"replica port range out of range", `
 services: {web: {image: app, scale: 2}}
 x-bluegreen: {port: 8000, slots: {blue: 65535, green: 8080}}`, nil, "slots.blue: 65535-65536"},
+
+		// Control characters: the key is named, the value escaped.
+		{"newline in state_dir", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, state_dir: "/srv/state\nx"}`, nil, `state_dir: "/srv/state\nx" holds a control character`},
+		{"tab in a slot file", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, slots: {blue: {file: "/srv/b\tlue.yaml"}, green: {file: /srv/green.yaml}}}`, nil, `slots.blue.file: "/srv/b\tlue.yaml" holds a control character`},
+		{"NUL in nginx.upstream_file", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {upstream_file: "/etc/nginx/up\0.conf"}}`, nil, `nginx.upstream_file: "/etc/nginx/up\x00.conf" holds a control character`},
+		{"carriage return in nginx.conf", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {conf: "/etc/nginx/nginx.conf\r"}}`, nil, `nginx.conf: "/etc/nginx/nginx.conf\r" holds a control character`},
+		{"newline in nginx.prefix", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {prefix: "/etc/nginx\n"}}`, nil, `nginx.prefix: "/etc/nginx\n" holds a control character`},
+		{"newline in nginx.binary", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {binary: "nginx\n-s stop"}}`, nil, `nginx.binary: "nginx\n-s stop" holds a control character`},
+		{"newline in the per-slot files", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {live_file: "/l\n", blue_file: "/b\n", green_file: "/g\n"}}`, nil,
+			`nginx.blue_file: "/b\n" holds a control character; nginx.green_file: "/g\n" holds a control character; nginx.live_file: "/l\n" holds a control character`},
+		{"newline in nginx.container and nginx.network", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {container: "proxy\n", network: "front\n", upstream_file: /etc/nginx/conf.d/up.conf}}`, nil,
+			`nginx.container: "proxy\n" holds a control character; nginx.network: "front\n" holds a control character`},
+		{"newline in health.host", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, health: {host: "shop.example.com\r\nX-Evil: 1"}}`, nil, `health.host: "shop.example.com\r\nX-Evil: 1" holds a control character`},
+		{"newline in health.path, its query masked", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, health: {path: "/healthz\n?token=s3cr3tT0ken"}}`, nil, `health.path: "/healthz\n?xxxxx" holds a control character`},
+		{"newline in verify_url, its secrets masked", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, verify_url: "https://ops:s3cr3tPass@shop.example.com/h\n?token=s3cr3tT0ken"}`, nil, `verify_url: "https://ops:xxxxx@shop.example.com/h\n?xxxxx" holds a control character`},
+		{"newline in service", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, service: "web\n"}`, nil, `service: "web\n" holds a control character`},
+		{"tab in services", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, services: ["wor\tker"]}`, nil, `services: "wor\tker" holds a control character`},
+		{"control character in an unknown key", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, "hel\nth": {}}`, nil, `unknown field "hel\nth"`},
+
+		// Secrets in URLs are masked.
+		{"verify url with secrets", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, verify_url: "ftp://ops:s3cr3tPass@shop.example.com/h?token=s3cr3tT0ken#s3cr3tFrag"}`, nil,
+			`verify_url: "ftp://ops:xxxxx@shop.example.com/h?token=xxxxx" is not an http(s) URL`},
+		{"relative health path with a token", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, health: {path: "healthz?token=s3cr3tT0ken"}}`, nil, `health.path: "healthz?token=xxxxx" must start with /`},
+
+		// Durations.
+		{"negative verify_timeout", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, verify_timeout: -1s}`, nil, "verify_timeout: -1s may not be negative"},
+		{"negative drain_timeout", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, drain_timeout: -5s}`, nil, "drain_timeout: -5s may not be negative"},
+		{"negative health durations", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, health: {interval: -1ms, timeout: -2s}}`, nil, "health.interval: -1ms may not be negative; health.timeout: -2s may not be negative"},
+		{"zero drain_timeout", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, drain_timeout: 0s}`, nil, "drain_timeout: 0s would retire the old slot with requests in flight; leave it out for the default 30s"},
+		{"zero health.interval", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, health: {interval: 0s}}`, nil, `health.interval: "0s" must be above 0; leave it out for the default 100ms`},
+		{"zero health.timeout", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, health: {timeout: "0"}}`, nil, `health.timeout: "0" must be above 0; leave it out for the default 1m0s`},
+		{"zero verify_timeout", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, verify_timeout: 0ms}`, nil, `verify_timeout: "0ms" must be above 0; leave it out for the default 10s`},
+
+		// Names the proxy or the engine would refuse.
+		{"upstream name too long", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {upstream: ` + strings.Repeat("u", 64) + `}}`, nil,
+			`nginx.upstream: "` + strings.Repeat("u", 64) + `" is 64 characters, more than 63: nginx sends it as the Host header`},
+		{"container name too long for DNS", `
+services: {` + strings.Repeat("w", 51) + `: {image: app, deploy: {replicas: 2}}}
+x-bluegreen: {port: 8000, slots: {blue: 8081, green: 8091}, nginx: {network: front}}`, nil,
+			`nginx.network: the slot container name "shop-green-` + strings.Repeat("w", 51) + `-2" is too long for a DNS name (a label of 64 characters, at most 63)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := writeCompose(t, tc.yaml)
@@ -176,6 +264,14 @@ x-bluegreen: {port: 8000, slots: {blue: 65535, green: 8080}}`, nil, "slots.blue:
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %q, want it to mention %q", err, tc.want)
+			}
+			if hasControl(err.Error()) {
+				t.Errorf("err = %q holds a raw control character", err)
+			}
+			for _, secret := range []string{"s3cr3tPass", "s3cr3tT0ken", "s3cr3tFrag"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("err = %q shows the secret %q", err, secret)
+				}
 			}
 		})
 	}
@@ -416,5 +512,152 @@ x-bluegreen:
 	src = writeCompose(t, "services: {web: {image: app}}\nx-bluegreen: {port: eighty}\n")
 	if _, err := LoadConfig(context.Background(), src); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), `"eighty" is not a whole number`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// validConfig is a Config built in code, as a caller without a compose
+// file builds one, that passes Validate.
+func validConfig() Config {
+	return Config{
+		Project: "shop", Service: "web", Services: []string{"web"}, Port: 8000, Replicas: 1,
+		Slots:        SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
+		Health:       HealthConfig{Path: DefaultHealthPath},
+		DrainTimeout: DefaultDrainTimeout,
+		Nginx:        NginxConfig{Upstream: DefaultUpstream, UpstreamFile: "/etc/nginx/conf.d/web-upstream.conf", Binary: DefaultNginxBinary},
+		StateDir:     "/var/lib/bluegreen",
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string // the whole message after "bad input: "; "" when valid
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"zero health durations take the defaults", func(c *Config) { c.Health.Interval, c.Health.Timeout, c.VerifyTimeout = 0, 0, 0 }, ""},
+		{"project name with digits, '-' and '_'", func(c *Config) { c.Project = "0shop_v2-eu" }, ""},
+		{"upstream of 63 characters", func(c *Config) { c.Nginx.Upstream = strings.Repeat("u", 63) }, ""},
+		{"container name of 63 characters", func(c *Config) {
+			c.Nginx.Network, c.Service, c.Services = "front", strings.Repeat("w", 50), []string{strings.Repeat("w", 50)}
+		}, ""},
+		{"dotted service name: each label counts", func(c *Config) {
+			name := strings.Repeat("a", 40) + "." + strings.Repeat("b", 40)
+			c.Nginx.Network, c.Service, c.Services = "front", name, []string{name}
+		}, ""},
+		{"long names without a network", func(c *Config) {
+			c.Service, c.Services = strings.Repeat("w", 100), []string{strings.Repeat("w", 100)}
+		}, ""},
+		{"two-file layout: its files name the containers", func(c *Config) {
+			c.Nginx.Network, c.SlotFiles = "front", SlotFiles{Blue: "/b.yaml", Green: "/g.yaml"}
+			c.Service, c.Services = strings.Repeat("w", 60), []string{strings.Repeat("w", 60)}
+		}, ""},
+
+		{"zero drain_timeout", func(c *Config) { c.DrainTimeout = 0 },
+			"drain_timeout: 0s would retire the old slot with requests in flight; leave it out for the default 30s"},
+		{"negative durations", func(c *Config) {
+			c.Health.Interval, c.Health.Timeout, c.DrainTimeout, c.VerifyTimeout = -time.Millisecond, -time.Second, -time.Minute, -time.Hour
+		}, "drain_timeout: -1m0s may not be negative; health.interval: -1ms may not be negative; health.timeout: -1s may not be negative; verify_timeout: -1h0m0s may not be negative"},
+		{"project name with capitals", func(c *Config) { c.Project = "Shop" },
+			`project name "Shop": compose takes only lowercase letters, digits, '-' and '_', starting with a letter or a digit`},
+		{"project name starting with '-'", func(c *Config) { c.Project = "-shop" },
+			`project name "-shop": compose takes only lowercase letters, digits, '-' and '_', starting with a letter or a digit`},
+		{"project name with a dot", func(c *Config) { c.Project = "shop.v2" },
+			`project name "shop.v2": compose takes only lowercase letters, digits, '-' and '_', starting with a letter or a digit`},
+		{"project name with a newline", func(c *Config) { c.Project = "shop\nx" },
+			`project name "shop\nx": compose takes only lowercase letters, digits, '-' and '_', starting with a letter or a digit`},
+		{"upstream of 64 characters", func(c *Config) { c.Nginx.Upstream = strings.Repeat("u", 64) },
+			`nginx.upstream: "` + strings.Repeat("u", 64) + `" is 64 characters, more than 63: nginx sends it as the Host header of the requests it proxies (unless proxy_set_header Host says otherwise), so keep it to the length of a host name label`},
+		{"container name of 64 characters", func(c *Config) {
+			c.Nginx.Network, c.Service, c.Services = "front", strings.Repeat("w", 51), []string{strings.Repeat("w", 51)}
+		}, `nginx.network: the slot container name "shop-green-` + strings.Repeat("w", 51) + `-1" is too long for a DNS name (a label of 64 characters, at most 63): nginx could not look it up on the network; shorten the project name or the service name`},
+		{"container name too long with its replica number", func(c *Config) {
+			c.Nginx.Network, c.Service, c.Services, c.Replicas = "front", strings.Repeat("w", 50), []string{strings.Repeat("w", 50)}, 10
+			c.Slots.Green = 9000
+		}, `nginx.network: the slot container name "shop-green-` + strings.Repeat("w", 50) + `-10" is too long for a DNS name (a label of 64 characters, at most 63): nginx could not look it up on the network; shorten the project name or the service name`},
+		{"DEL and NEL are control characters", func(c *Config) { c.Nginx.Binary, c.Nginx.Conf = "nginx\x7f", "/etc/nginx/nginx.conf\u0085" },
+			`nginx.binary: "nginx\x7f" holds a control character; nginx.conf: "/etc/nginx/nginx.conf\u0085" holds a control character`},
+		{"verify_url with credentials, no host", func(c *Config) { c.VerifyURL = "https://ops:s3cr3tPass@/healthz?token=s3cr3tT0ken" },
+			`verify_url: "https://ops:xxxxx@/healthz?token=xxxxx" is not an http(s) URL`},
+		{"verify_url that does not parse", func(c *Config) { c.VerifyURL = "https://ops:s3cr3t/Pass@shop.example.com:x/?token=s3cr3tT0ken" },
+			`verify_url: "https://ops:xxxxx@shop.example.com:x/?xxxxx" is not an http(s) URL`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig()
+			tc.change(&c)
+			err := c.Validate(nil)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadInput) {
+				t.Fatalf("err = %v, want ErrBadInput", err)
+			}
+			if got := strings.TrimPrefix(err.Error(), "bad input: "); got != tc.want {
+				t.Errorf("err =\n %s\nwant\n %s", got, tc.want)
+			}
+			for _, secret := range []string{"s3cr3t"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("err shows a secret: %s", err)
+				}
+			}
+		})
+	}
+}
+
+// Every path and name key refuses a control character, naming the key and
+// escaping the value.
+func TestValidateControlCharacters(t *testing.T) {
+	for _, tc := range []struct {
+		key string
+		set func(*Config, string)
+	}{
+		{"state_dir", func(c *Config, v string) { c.StateDir = v }},
+		{"slots.blue.file", func(c *Config, v string) { c.SlotFiles = SlotFiles{Blue: v, Green: "/g.yaml"} }},
+		{"slots.green.file", func(c *Config, v string) { c.SlotFiles = SlotFiles{Blue: "/b.yaml", Green: v} }},
+		{"nginx.upstream_file", func(c *Config, v string) { c.Nginx.UpstreamFile = v }},
+		{"nginx.conf", func(c *Config, v string) { c.Nginx.Conf = v }},
+		{"nginx.prefix", func(c *Config, v string) { c.Nginx.Prefix = v }},
+		{"nginx.binary", func(c *Config, v string) { c.Nginx.Binary = v }},
+		{"nginx.live_file", func(c *Config, v string) {
+			c.Nginx.LiveFile, c.Nginx.BlueFile, c.Nginx.GreenFile = v, "/b.conf", "/g.conf"
+		}},
+		{"nginx.blue_file", func(c *Config, v string) {
+			c.Nginx.LiveFile, c.Nginx.BlueFile, c.Nginx.GreenFile = "/l.conf", v, "/g.conf"
+		}},
+		{"nginx.green_file", func(c *Config, v string) {
+			c.Nginx.LiveFile, c.Nginx.BlueFile, c.Nginx.GreenFile = "/l.conf", "/b.conf", v
+		}},
+		{"nginx.container", func(c *Config, v string) { c.Nginx.Container = v }},
+		{"nginx.network", func(c *Config, v string) { c.Nginx.Network = v }},
+		{"health.host", func(c *Config, v string) { c.Health.Host = v }},
+		{"health.path", func(c *Config, v string) { c.Health.Path = v }},
+		{"verify_url", func(c *Config, v string) { c.VerifyURL = v }},
+		{"service", func(c *Config, v string) { c.Service, c.Services = v, []string{v} }},
+		{"services", func(c *Config, v string) { c.Services = append(c.Services, v) }},
+	} {
+		for _, ctl := range []string{"\n", "\r", "\t", "\x00", "\x1b", "\x7f"} {
+			t.Run(fmt.Sprintf("%s %q", tc.key, ctl), func(t *testing.T) {
+				c := validConfig()
+				value := "/x" + ctl + "y"
+				if tc.key == "verify_url" {
+					value = "http://127.0.0.1/x" + ctl + "y"
+				}
+				tc.set(&c, value)
+				err := c.Validate(nil)
+				if !errors.Is(err, ErrBadInput) {
+					t.Fatalf("err = %v, want ErrBadInput", err)
+				}
+				want := fmt.Sprintf("%s: %q holds a control character", tc.key, value)
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("err = %q, want it to say %q", err, want)
+				}
+				if hasControl(err.Error()) {
+					t.Errorf("err = %q holds a raw control character", err)
+				}
+			})
+		}
 	}
 }

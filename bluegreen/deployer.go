@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -47,10 +45,12 @@ type Report struct {
 	Release Release // as recorded in the history
 	From    Slot    // live before (None on a first deploy)
 	To      Slot    // the slot the release went to
-	// Switched is true once traffic went to To.
+	// Switched is true while the proxy routes to To.
 	Switched bool
-	Steps    []StepReport
-	Elapsed  time.Duration
+	// SwitchedBack is true when traffic went to To and back to From.
+	SwitchedBack bool
+	Steps        []StepReport
+	Elapsed      time.Duration
 }
 
 // StepReport is one step's outcome.
@@ -62,17 +62,18 @@ type StepReport struct {
 }
 
 // Deploy runs one release of the project: prepare, start, wait-healthy,
-// switch, drain, verify, retire. Before the switch any failure removes the
-// new slot and leaves traffic where it was; a failed verification switches
-// traffic back at once. From the switch on, the deploy finishes even when ctx
-// ends, so traffic never points at a removed slot. Errors are *StepError
+// switch, drain, verify, retire. Everything that can be checked is checked
+// before anything is touched, so a refusal (ErrBadInput) changes nothing.
+// Before the switch any failure removes the new slot and leaves traffic
+// where it was. From the switch until the retire the new slot is probed:
+// when it stops answering, or fails verify_url, traffic goes back to the old
+// slot at once. From the switch on, the deploy finishes even when ctx ends,
+// so traffic never points at a removed slot; and no step ever stops or
+// removes the slot the proxy routes to (ErrLiveSlot). Errors are *StepError
 // values naming the step and the slot, or a *LockError when another deploy
 // of the project runs.
 func (d *Deployer) Deploy(ctx context.Context) (*Report, error) {
-	return d.rollout(ctx, "deploy", func(ctx context.Context, r *Report) (func(context.Context) error, error) {
-		if err := d.remove(ctx, StepPrepare, r.To); err != nil {
-			return nil, fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
-		}
+	return d.rollout(ctx, "deploy", func(ctx context.Context, r *Report) (release, error) {
 		return d.create(ctx, r, nil)
 	})
 }
@@ -82,37 +83,42 @@ func (d *Deployer) Deploy(ctx context.Context) (*Report, error) {
 // otherwise the release is deployed again from its recorded image references
 // and variables. The steps and guarantees are those of Deploy.
 func (d *Deployer) Rollback(ctx context.Context) (*Report, error) {
-	return d.rollout(ctx, "rollback", func(ctx context.Context, r *Report) (func(context.Context) error, error) {
+	return d.rollout(ctx, "rollback", func(ctx context.Context, r *Report) (release, error) {
 		st, err := d.readState()
 		if err != nil {
-			return nil, err
+			return release{}, err
 		}
 		prev, ok := st.previousGood()
 		if !ok {
-			return nil, fmt.Errorf("%w: no earlier release in the history to roll back to", ErrNoRollback)
+			return release{}, fmt.Errorf("%w: no earlier release in the history to roll back to", ErrNoRollback)
 		}
 		r.Release.Images, r.Release.Env = prev.Images, prev.Env
 		kept, err := d.keptRelease(ctx, r.To, prev)
 		if err != nil {
-			return nil, err
+			return release{}, err
 		}
 		if kept {
 			d.info(StepPrepare, r.To, fmt.Sprintf("release %d is kept, stopped, in %s: starting it", prev.ID, r.To))
 			name := slotProjectName(d.Config.Project, r.To)
-			return func(ctx context.Context) error {
+			return release{start: func(ctx context.Context) error {
 				return d.Compose.Start(ctx, name, api.StartOptions{})
-			}, nil
+			}}, nil
 		}
 		d.info(StepPrepare, r.To, fmt.Sprintf("release %d is not kept: deploying it again from its recorded images", prev.ID))
-		if err := d.remove(ctx, StepPrepare, r.To); err != nil {
-			return nil, fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
-		}
 		return d.create(ctx, r, &prev)
 	})
 }
 
-// plan prepares the release in r.To and returns how to start it.
-type plan func(ctx context.Context, r *Report) (start func(context.Context) error, err error)
+// release is a prepared release: how it comes up in the idle slot.
+type release struct {
+	start func(context.Context) error
+	// fresh means start creates the slot anew: whatever the idle slot
+	// holds is removed first, once the release is known to be deployable.
+	fresh bool
+}
+
+// plan loads and checks the release for r.To, changing nothing.
+type plan func(ctx context.Context, r *Report) (release, error)
 
 // rollout is the path shared by Deploy and Rollback, top-down.
 func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Report, error) {
@@ -128,31 +134,45 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 	}
 	defer unlock()
 
-	var launch func(context.Context) error
+	var rel release
 	err = d.run(ctx, r, StepPrepare, None, func(ctx context.Context) error {
-		live, err := d.recover(ctx)
+		if err := d.preflightProxy(ctx); err != nil {
+			return err
+		}
+		live, err := d.liveSlot(ctx)
 		if err != nil {
 			return err
 		}
 		r.From, r.To = live, live.Other()
-		r.Release.Slot = r.To
 		d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; %s to %s (127.0.0.1:%s%s)", r.From, kind, r.To, d.Config.slotPortSpec(r.To), replicaNote(d.Config.replicas())))
+		if err := d.stateDirWritable(); err != nil {
+			return err
+		}
+		if err := d.portsFree(ctx, r.To); err != nil {
+			return err
+		}
+		if rel, err = prepare(ctx, r); err != nil {
+			return err
+		}
+		// The release is deployable: from here on, things change.
+		r.Release.Slot = r.To
 		if err := d.ensureShared(ctx); err != nil {
 			return err
 		}
-		if launch, err = prepare(ctx, r); err != nil {
-			return err
-		}
-		if err := d.portsFree(r.To); err != nil {
-			return err
+		if rel.fresh {
+			if err := d.remove(ctx, StepPrepare, r.To); err != nil {
+				return fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
+			}
 		}
 		return d.record(r, func(*Release) {})
 	})
 	if err != nil {
-		return r, d.finish(r, err, r.From, nil)
+		return r, d.finish(r, err, nil)
 	}
 
-	err = d.run(ctx, r, StepStart, r.To, launch)
+	err = d.run(ctx, r, StepStart, r.To, func(ctx context.Context) error {
+		return d.replace(ctx, r.To, rel.start)
+	})
 	if err == nil {
 		err = d.run(ctx, r, StepWaitHealthy, r.To, func(ctx context.Context) error {
 			return d.waitHealthy(ctx, r.To)
@@ -160,38 +180,58 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 	}
 	if err == nil {
 		err = d.run(ctx, r, StepSwitch, r.To, func(ctx context.Context) error {
-			return d.switchTo(ctx, r, r.To)
+			var err error
+			r.Switched, err = d.switchTo(ctx, r, r.To)
+			return err
 		})
 	}
-	if err != nil {
-		return r, d.finish(r, err, r.From, d.discard(r, r.To))
+	if err != nil && !r.Switched {
+		return r, d.finish(r, err, d.discard(r, r.To))
 	}
-	r.Switched = true
-
 	// Traffic is on the new release: finish, whatever happens to ctx.
 	ctx = context.WithoutCancel(ctx)
+	if err != nil {
+		// Only the history failed: the proxy routes to the new release,
+		// which stays, and so does the old one. Requests that the old
+		// routing holds finish.
+		if derr := d.run(ctx, r, StepDrain, r.From, d.drain); derr != nil {
+			d.log().Warn("drain after the switch", "err", derr)
+		}
+		return r, d.finish(r, err, nil)
+	}
+	err = d.settle(ctx, r)
+	if err != nil && r.From != None && (errors.Is(err, ErrVerify) || errors.Is(err, ErrFailedAfterSwitch)) {
+		return r, d.finish(r, err, d.switchBack(ctx, r))
+	}
+	return r, d.finish(r, err, nil)
+}
+
+// settle runs the steps after the switch while the new slot is watched:
+// drain, verify, and the retire of the old slot once the new one has passed
+// its probe again.
+func (d *Deployer) settle(ctx context.Context, r *Report) error {
+	w := d.watch(ctx, r.To)
 	// The drain comes first: until nginx's old workers are gone, some new
 	// requests may still reach the old routing (on a first deploy, whatever
 	// the upstream file held before), and verify would see it.
-	err = d.run(ctx, r, StepDrain, r.From, d.drain)
+	err := d.run(ctx, r, StepDrain, r.From, w.watched(d.drain))
 	if err == nil && d.Config.VerifyURL != "" {
-		err = d.run(ctx, r, StepVerify, r.To, d.verify)
-		if err != nil && r.From != None {
-			back := d.switchBack(ctx, r)
-			live := r.From
-			if r.Switched {
-				live = r.To // switching back failed
-			}
-			return r, d.finish(r, err, live, back)
+		err = d.run(ctx, r, StepVerify, r.To, w.watched(d.verify))
+	}
+	failed := w.stop()
+	if err != nil {
+		return err
+	}
+	old := r.To.Other()
+	return d.run(ctx, r, StepRetire, old, func(ctx context.Context) error {
+		if failed != nil {
+			return failed
 		}
-	}
-	if err == nil {
-		old := r.To.Other()
-		err = d.run(ctx, r, StepRetire, old, func(ctx context.Context) error {
-			return d.retire(ctx, old)
-		})
-	}
-	return r, d.finish(r, err, r.To, nil)
+		if err := w.final(ctx, r.To); err != nil {
+			return err
+		}
+		return d.retire(ctx, old)
+	})
 }
 
 // ready reports a Deployer that cannot run.
@@ -204,19 +244,19 @@ func (d *Deployer) ready() error {
 
 // create loads the release into slot r.To (a recorded one when rel is not
 // nil), checks its images and returns how to bring it up.
-func (d *Deployer) create(ctx context.Context, r *Report, rel *Release) (func(context.Context) error, error) {
+func (d *Deployer) create(ctx context.Context, r *Report, rel *Release) (release, error) {
 	project, vars, err := d.Source.slotProject(ctx, d.Config, r.To, rel)
 	if err != nil {
-		return nil, err
+		return release{}, err
 	}
 	r.Release.Images = images(project)
 	if rel == nil {
 		r.Release.Env = vars
 	}
 	if err := d.checkImages(ctx, project); err != nil {
-		return nil, err
+		return release{}, err
 	}
-	return func(ctx context.Context) error {
+	return release{fresh: true, start: func(ctx context.Context) error {
 		return d.Compose.Up(ctx, project, api.UpOptions{
 			Create: api.CreateOptions{
 				RemoveOrphans:        true,
@@ -227,42 +267,58 @@ func (d *Deployer) create(ctx context.Context, r *Report, rel *Release) (func(co
 			},
 			Start: api.StartOptions{Project: project},
 		})
-	}, nil
+	}}, nil
 }
 
-// switchTo routes traffic to slot. The switch runs to its end even when ctx
-// ends; the history marks it in progress meanwhile, so that a crash in the
-// middle is repaired by the next deploy.
-func (d *Deployer) switchTo(ctx context.Context, r *Report, slot Slot) error {
+// switchTo routes traffic to slot and reports whether the proxy routes to
+// it now. The switch runs to its end even when ctx ends; the history marks
+// it in progress meanwhile, so that a crash in the middle is repaired by the
+// next deploy. A history that cannot be written after the switch is an
+// error wrapping ErrHistory, with switched true: bookkeeping never undoes a
+// switch.
+func (d *Deployer) switchTo(ctx context.Context, r *Report, slot Slot) (switched bool, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), switchTimeout)
 	defer cancel()
 	if err := d.record(r, func(rel *Release) { rel.Switching = true }); err != nil {
-		return err
+		return false, err
 	}
-	err := d.switchUpstreams(ctx, slot)
-	if rerr := d.record(r, func(rel *Release) { rel.Switching = false }); err == nil {
-		err = rerr
+	if err := d.switchUpstreams(ctx, slot); err != nil {
+		if rerr := d.record(r, func(rel *Release) { rel.Switching = false }); rerr != nil {
+			d.log().Error("recording the failed switch in the history", "err", rerr)
+		}
+		return false, err
 	}
-	return err
+	if err := d.record(r, func(rel *Release) { rel.Switching = false }); err != nil {
+		return true, fmt.Errorf("%w: the proxy routes to %s, but %w", ErrHistory, slot, err)
+	}
+	return true, nil
 }
 
-// switchBack returns traffic to r.From after a failed verification, lets
-// the requests sent to the new release finish, and removes it.
+// switchBack returns traffic to r.From, which still runs, after the new
+// release failed once it took traffic; it lets the requests sent to the new
+// release finish, and removes it.
 func (d *Deployer) switchBack(ctx context.Context, r *Report) error {
 	err := d.run(ctx, r, StepSwitchBack, r.From, func(ctx context.Context) error {
-		if err := d.Compose.Start(ctx, slotProjectName(d.Config.Project, r.From), api.StartOptions{}); err != nil {
-			return fmt.Errorf("the previous slot is not running: %w", err)
+		cs, err := d.routed(ctx, r.From, false)
+		if err != nil {
+			return err
 		}
-		return d.switchTo(ctx, r, r.From)
-	})
-	if err != nil {
+		if len(cs) == 0 {
+			return fmt.Errorf("%s does not run: traffic stays on %s", r.From, r.To)
+		}
+		switched, err := d.switchTo(ctx, r, r.From)
+		if switched {
+			r.Switched, r.SwitchedBack = false, true
+		}
 		return err
+	})
+	if r.Switched {
+		return err // traffic is still on r.To: it stays
 	}
-	r.Switched = false
 	if err := d.drain(ctx); err != nil {
 		d.log().Warn("drain after switching back", "err", err)
 	}
-	return d.discard(r, r.To)
+	return errors.Join(err, d.discard(r, r.To))
 }
 
 // drain waits, at most DrainTimeout, until requests routed before the switch
@@ -293,19 +349,10 @@ func (d *Deployer) retire(ctx context.Context, slot Slot) error {
 	if !d.Config.KeepRetired {
 		return d.remove(ctx, StepRetire, slot)
 	}
-	name := slotProjectName(d.Config.Project, slot)
-	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
-	if err != nil || len(cs) == 0 {
-		return err
-	}
-	d.info(StepRetire, slot, fmt.Sprintf("stopping %d container(s) of %s (kept for rollback)", len(cs), name))
-	if err := d.Compose.Stop(ctx, name, api.StopOptions{}); err != nil {
-		return fmt.Errorf("compose stop %s: %w", name, err)
-	}
-	return nil
+	return d.stop(ctx, StepRetire, slot)
 }
 
-// discard removes a release that will not take traffic, even when ctx has
+// discard removes a release that does not take traffic, even when ctx has
 // ended.
 func (d *Deployer) discard(r *Report, slot Slot) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
@@ -313,24 +360,6 @@ func (d *Deployer) discard(r *Report, slot Slot) error {
 	return d.run(ctx, r, StepCleanup, slot, func(ctx context.Context) error {
 		return d.remove(ctx, StepCleanup, slot)
 	})
-}
-
-// remove stops and removes every container and network of a slot. Named
-// volumes stay.
-func (d *Deployer) remove(ctx context.Context, step Step, slot Slot) error {
-	name := slotProjectName(d.Config.Project, slot)
-	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
-	if err != nil {
-		return fmt.Errorf("listing containers of %s: %w", name, err)
-	}
-	if len(cs) == 0 {
-		return nil
-	}
-	d.info(step, slot, fmt.Sprintf("removing %d container(s) of %s", len(cs), name))
-	if err := d.Compose.Down(ctx, name, api.DownOptions{RemoveOrphans: true}); err != nil {
-		return fmt.Errorf("compose down %s: %w", name, err)
-	}
-	return nil
 }
 
 // keptRelease reports whether slot holds containers of rel, kept stopped
@@ -386,20 +415,6 @@ func (d *Deployer) checkImages(ctx context.Context, p *types.Project) error {
 	return nil
 }
 
-// portsFree fails with ErrBadInput when something else listens on one of
-// slot's ports on 127.0.0.1 (bluegreen's own leftovers are gone by then).
-func (d *Deployer) portsFree(slot Slot) error {
-	first, last := d.Config.slotPorts(slot)
-	for port := first; port <= last; port++ {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			return fmt.Errorf("%w: slot port %d is taken by another process: %v", ErrBadInput, port, err)
-		}
-		l.Close()
-	}
-	return nil
-}
-
 // switchUpstreams routes traffic to the running containers of slot.
 func (d *Deployer) switchUpstreams(ctx context.Context, slot Slot) error {
 	addrs, err := d.upstreams(ctx, slot)
@@ -430,11 +445,15 @@ func (d *Deployer) run(ctx context.Context, r *Report, step Step, slot Slot, fn 
 }
 
 // finish records the outcome of the rollout in the history and in the
-// error: which slot is live and whether the cleanup after it failed.
-func (d *Deployer) finish(r *Report, err error, live Slot, cleanup error) error {
+// error: which slot the proxy routes to, as read back from it, and whether
+// the cleanup after it failed.
+func (d *Deployer) finish(r *Report, err error, cleanup error) error {
 	var se *StepError
 	if errors.As(err, &se) {
-		se.Live = live
+		se.Live, se.LiveErr = d.readLive(context.Background())
+		if errors.As(err, new(inDoubt)) {
+			se.Live, se.LiveErr = None, errUnknownLive
+		}
 		se.Cleanup = cleanup
 	}
 	outcome := OutcomeSucceeded
@@ -442,7 +461,7 @@ func (d *Deployer) finish(r *Report, err error, live Slot, cleanup error) error 
 	case err == nil:
 	case r.Switched:
 		outcome = OutcomeIncomplete
-	case live == r.From && r.From != None && se != nil && se.Step == StepVerify:
+	case r.SwitchedBack:
 		outcome = OutcomeSwitchBack
 	default:
 		outcome = OutcomeFailed
@@ -459,6 +478,14 @@ func (d *Deployer) finish(r *Report, err error, live Slot, cleanup error) error 
 	})
 	if rerr != nil {
 		d.log().Error("recording the outcome in the history", "err", rerr)
+	}
+	if rerr != nil && err == nil {
+		// The release serves, but the next deploy must not trust the
+		// history blindly: fail loudly.
+		last := r.Steps[len(r.Steps)-1]
+		se := &StepError{Step: last.Step, Slot: last.Slot, Err: fmt.Errorf("%w: the release took traffic, but recording its outcome failed: %w", ErrHistory, rerr)}
+		se.Live, se.LiveErr = d.readLive(context.Background())
+		return se
 	}
 	return err
 }

@@ -3,9 +3,9 @@ package bluegreen_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,8 +81,10 @@ func TestOldReleaseIgnoringSIGTERM(t *testing.T) {
 	e.wantStopped(bluegreen.Blue)
 }
 
-// TestNginxConfigTestFails: someone broke nginx.conf; the deploy fails at
-// the switch, the upstream file is as it was, nginx was not reloaded, the new
+// TestNginxConfigTestFails: someone broke nginx.conf. Broken before the
+// deploy, it is refused at prepare (nginx -t of the configuration as it
+// is) and nothing starts. Broken during the deploy, the deploy fails at the
+// switch: the upstream file is as it was, nginx was not reloaded, the new
 // release is removed and traffic never moved.
 func TestNginxConfigTestFails(t *testing.T) {
 	e := newEnv(t)
@@ -95,15 +97,33 @@ func TestNginxConfigTestFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(e.nginx.Conf, append(conf, []byte("\nthis_is_not_a_directive;\n")...), 0o644); err != nil {
+	breakConf := func() {
+		if err := os.WriteFile(e.nginx.Conf, append(conf, []byte("\nthis_is_not_a_directive;\n")...), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+
+	breakConf()
+	_, err = e.deployer("IMAGE_TAG=v2").Deploy(context.Background())
+	t.Logf("deploy with nginx.conf broken before: %v", err)
+	wantStepError(t, err, bluegreen.StepPrepare, bluegreen.None, bluegreen.ErrBadInput)
+	if err != nil && !strings.Contains(err.Error(), "this_is_not_a_directive") {
+		t.Errorf("err %q does not quote nginx -t", err)
+	}
+	e.wantNoContainers(bluegreen.Green)
+	if err := os.WriteFile(e.nginx.Conf, conf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.deployer("IMAGE_TAG=v2").Deploy(context.Background())
-	t.Logf("deploy: %v", err)
-	wantStepError(t, err, bluegreen.StepSwitch, bluegreen.Blue, nginxconf.ErrConfigTest)
-	if !errors.Is(err, nginxconf.ErrConfigTest) {
-		t.Errorf("err does not wrap nginxconf.ErrConfigTest")
+
+	d := e.deployer("IMAGE_TAG=v2")
+	d.OnEvent = func(ev bluegreen.Event) {
+		if ev.Step == bluegreen.StepStart && ev.Phase == bluegreen.PhaseBegin {
+			breakConf()
+		}
 	}
+	_, err = d.Deploy(context.Background())
+	t.Logf("deploy with nginx.conf broken during it: %v", err)
+	wantStepError(t, err, bluegreen.StepSwitch, bluegreen.Blue, nginxconf.ErrConfigTest)
 	after, _ := os.ReadFile(e.nginx.UpstreamFile)
 	if !bytes.Equal(before, after) {
 		t.Errorf("upstream file changed:\n%s\nwant:\n%s", after, before)

@@ -19,6 +19,17 @@ var (
 	ErrVerify = errors.New("verification through the proxy failed")
 	// ErrNoRollback reports that the history holds no release to go back to.
 	ErrNoRollback = errors.New("nothing to roll back to")
+	// ErrLiveSlot reports a refusal to stop, remove or recreate the slot that
+	// the proxy routes to. Whatever step asked, the slot was left alone.
+	ErrLiveSlot = errors.New("the slot takes traffic")
+	// ErrFailedAfterSwitch reports a release that passed its health checks
+	// and took traffic, then stopped answering before the old slot was
+	// retired; traffic went back to the old slot when there was one.
+	ErrFailedAfterSwitch = errors.New("release failed after taking traffic")
+	// ErrHistory reports that the history could not be written after the
+	// proxy had switched: traffic stays where the proxy sends it, and the
+	// old slot was not retired.
+	ErrHistory = errors.New("history not written")
 )
 
 // StepError tells which step of a deploy failed, on which slot, and why.
@@ -27,8 +38,11 @@ type StepError struct {
 	Step Step
 	Slot Slot
 	Err  error
-	// Live is the slot that takes traffic after the failure (None if none).
-	Live Slot
+	// Live is the slot that the proxy routes to after the failure, read
+	// back from the proxy (None if none). When it could not be read back,
+	// LiveErr says why and Live is None.
+	Live    Slot
+	LiveErr error
 	// Cleanup is set when the failed release could not be removed.
 	Cleanup error
 }

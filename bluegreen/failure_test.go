@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,16 +69,22 @@ func (e *env) underLoadAt(path string) (finish func(version string) testutil.Loa
 // running returns the IDs of the running containers of slot.
 func (e *env) running(slot bluegreen.Slot) []string {
 	e.t.Helper()
-	cs, err := e.compose.Ps(context.Background(), e.project+"-"+string(slot), api.PsOptions{All: true})
+	return e.containerIDs(slot, false)
+}
+
+// containerIDs returns the IDs of slot's containers, sorted: the running
+// ones, or all of them.
+func (e *env) containerIDs(slot bluegreen.Slot, all bool) []string {
+	e.t.Helper()
+	cs, err := e.compose.Ps(context.Background(), e.project+"-"+string(slot), api.PsOptions{All: all})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	var ids []string
 	for _, c := range cs {
-		if c.State == "running" {
-			ids = append(ids, c.ID)
-		}
+		ids = append(ids, c.ID)
 	}
+	slices.Sort(ids)
 	return ids
 }
 

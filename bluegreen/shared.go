@@ -102,9 +102,19 @@ func (d *Deployer) Down(ctx context.Context, volumes bool) error {
 		return err
 	}
 	defer unlock()
+	// The one removal that does not pass the guard: taking the whole
+	// project down is what was asked.
 	for _, slot := range []Slot{Blue, Green} {
-		if err := d.remove(ctx, StepRetire, slot); err != nil {
+		name := slotProjectName(d.Config.Project, slot)
+		ids, err := d.containerIDs(ctx, name)
+		if err != nil {
 			return err
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		if err := d.Compose.Down(ctx, name, api.DownOptions{RemoveOrphans: true}); err != nil {
+			return fmt.Errorf("compose down %s: %w", name, err)
 		}
 	}
 	base, err := d.Source.baseProject(ctx, d.Config)

@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -110,7 +111,17 @@ func (s *State) newestIn(slot Slot) *Release {
 	return nil
 }
 
-// readState reads the state file; a missing file is an empty state.
+// ErrState reports a state file (<state_dir>/<project>.json) that cannot be
+// used: it is empty, truncated or otherwise not the JSON bluegreen writes, or
+// it holds the history of another project. The error names the file and
+// says how to recover: move the file aside, which loses the recorded
+// history (and the rollback to the releases in it) but changes nothing that
+// runs. Nothing was changed.
+var ErrState = errors.New("the state file cannot be used")
+
+// readState reads the state file of project; a missing file is an empty
+// state. A file that is empty, not JSON, or another project's is refused
+// with ErrState.
 func readState(path, project string) (State, error) {
 	st := State{Project: project}
 	b, err := os.ReadFile(path)
@@ -118,12 +129,40 @@ func readState(path, project string) (State, error) {
 		return st, nil
 	}
 	if err != nil {
-		return st, fmt.Errorf("reading state: %w", err)
+		return st, fmt.Errorf("reading the history: %w", err)
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("reading state %s: %w", path, err)
+	refuse := func(problem string, args ...any) (State, error) {
+		return State{Project: project}, fmt.Errorf("%w: %s %s; %s", ErrState, path, fmt.Sprintf(problem, args...), moveAside(path))
 	}
-	return st, nil
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 {
+		return refuse("is empty (a write that did not finish?)")
+	}
+	if trimmed[0] != '{' {
+		return refuse("is not the JSON object bluegreen writes")
+	}
+	var file struct {
+		Project *string `json:"project"`
+		State
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		return refuse("is not valid JSON, truncated or corrupt (%v)", err)
+	}
+	// A file without a project (or with an empty one) names no other one:
+	// it is taken as this project's.
+	if file.Project != nil && *file.Project != "" && *file.Project != project {
+		return refuse("holds the history of project %q, not of %q", *file.Project, project)
+	}
+	file.State.Project = project
+	return file.State, nil
+}
+
+// moveAside says how to recover from a state file that cannot be used, and
+// what it costs.
+func moveAside(path string) string {
+	return fmt.Sprintf("to start a new history, move it aside (mv %q %q) and run again: "+
+		"the releases it recorded are lost, and with them rollback to those releases; "+
+		"the running containers and the traffic are not affected", path, path+".bad")
 }
 
 // writeState replaces the state file atomically: a temporary file in the

@@ -1,7 +1,9 @@
 package bluegreen
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/compose/v2/pkg/api"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -96,10 +99,85 @@ func TestStateReadCorruptFile(t *testing.T) {
 			if err == nil {
 				t.Fatal("readState of a corrupt file succeeded")
 			}
+			if !errors.Is(err, ErrState) {
+				t.Errorf("err = %v, want ErrState", err)
+			}
 			if !strings.Contains(err.Error(), path) {
 				t.Errorf("err = %q, want it to name %s", err, path)
 			}
 		})
+	}
+}
+
+// TestStateReadRefused: a state file that is empty, corrupt or another
+// project's is refused with ErrState, by a message that says which file to
+// move aside and what that loses, and the file is left as it was.
+func TestStateReadRefused(t *testing.T) {
+	const recovery = "to start a new history, move it aside (mv %q %q) and run again: " +
+		"the releases it recorded are lost, and with them rollback to those releases; " +
+		"the running containers and the traffic are not affected"
+	for _, tc := range []struct {
+		name    string
+		content string
+		problem string // what the error says of the file
+	}{
+		{"empty", "", "is empty (a write that did not finish?)"},
+		{"blank", " \n\t\n", "is empty (a write that did not finish?)"},
+		{"truncated", `{"project": "shop", "releases": [{"id": 1, "kind": "dep`, "is not valid JSON, truncated or corrupt (unexpected end of JSON input)"},
+		{"cut after the object opens", `{`, "is not valid JSON, truncated or corrupt (unexpected end of JSON input)"},
+		{"null", "null", "is not the JSON object bluegreen writes"},
+		{"array", `[{"id": 1}]`, "is not the JSON object bluegreen writes"},
+		{"nul bytes", "\x00\x00\x00", "is not the JSON object bluegreen writes"},
+		{"trailing garbage", `{"project": "shop", "releases": []}}`, "is not valid JSON, truncated or corrupt (invalid character '}' after top-level value)"},
+		{"another project", `{"project": "blog", "releases": [{"id": 1, "kind": "deploy", "slot": "blue"}]}`, `holds the history of project "blog", not of "shop"`},
+		{"another project, escaped", `{"project": "blog\n", "releases": []}`, `holds the history of project "blog\n", not of "shop"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "shop.json")
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			st, err := readState(path, "shop")
+			if !errors.Is(err, ErrState) {
+				t.Fatalf("err = %v, want ErrState", err)
+			}
+			want := "the state file cannot be used: " + path + " " + tc.problem + "; " + fmt.Sprintf(recovery, path, path+".bad")
+			if err.Error() != want {
+				t.Errorf("err =\n %s\nwant\n %s", err, want)
+			}
+			if diff := cmp.Diff(State{Project: "shop"}, st); diff != "" {
+				t.Errorf("state returned with the error (-want +got):\n%s", diff)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tc.content {
+				t.Errorf("the refused file changed to %q", b)
+			}
+		})
+	}
+}
+
+// A file that names no project (or an empty one) names no other one.
+func TestStateReadWithoutProject(t *testing.T) {
+	for _, content := range []string{
+		`{"releases": [{"id": 1, "kind": "deploy", "slot": "blue", "outcome": "succeeded"}]}`,
+		`{"project": "", "releases": [{"id": 1, "kind": "deploy", "slot": "blue", "outcome": "succeeded"}]}`,
+		`{"project": null, "releases": [{"id": 1, "kind": "deploy", "slot": "blue", "outcome": "succeeded"}]}`,
+	} {
+		path := filepath.Join(t.TempDir(), "shop.json")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, err := readState(path, "shop")
+		if err != nil {
+			t.Fatalf("%s: %v", content, err)
+		}
+		want := State{Project: "shop", Releases: []Release{{ID: 1, Kind: "deploy", Slot: Blue, Outcome: OutcomeSucceeded}}}
+		if diff := cmp.Diff(want, st); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", content, diff)
+		}
 	}
 }
 
@@ -563,6 +641,36 @@ func TestRecordKeepsACorruptHistory(t *testing.T) {
 	}
 }
 
+// A deploy never writes over another project's history: it fails, and
+// the file stays as it was.
+func TestRecordRefusesAnotherProjectsHistory(t *testing.T) {
+	dir := t.TempDir()
+	blog := sampleState()
+	blog.Project = "blog"
+	d := &Deployer{Config: Config{Project: "shop", StateDir: dir}}
+	if err := writeState(d.statePath(), blog); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(d.statePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{Project: "shop", Release: Release{Kind: "deploy"}}
+	if err := d.record(r, func(*Release) {}); !errors.Is(err, ErrState) {
+		t.Fatalf("record over blog's history: err = %v, want ErrState", err)
+	}
+	if _, err := d.History(); !errors.Is(err, ErrState) || !strings.Contains(err.Error(), `project "blog", not of "shop"`) {
+		t.Errorf("History: err = %v, want ErrState naming both projects", err)
+	}
+	after, err := os.ReadFile(d.statePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Error("record changed blog's history")
+	}
+}
+
 func TestHistoryEmpty(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -593,5 +701,71 @@ func TestHistoryIsPerProject(t *testing.T) {
 	wantHistory(t, blog, []Release{{ID: 1, Kind: "deploy", Slot: Green, Outcome: OutcomeRunning}})
 	if diff := cmp.Diff([]string{"blog.json", "shop.json"}, dirNames(t, dir)); diff != "" {
 		t.Errorf("files in the state directory (-want +got):\n%s", diff)
+	}
+}
+
+// statusCompose is a Compose that only lists containers: one running web
+// container in each slot.
+type statusCompose struct{ Compose }
+
+func (statusCompose) Ps(_ context.Context, project string, _ api.PsOptions) ([]api.ContainerSummary, error) {
+	switch project {
+	case "shop-blue", "shop-green":
+		return []api.ContainerSummary{{Name: project + "-web-1", Service: "web", Image: "shop:v1", State: "running"}}, nil
+	}
+	return nil, nil
+}
+
+// statusSwitcher says blue takes traffic.
+type statusSwitcher struct{}
+
+func (statusSwitcher) Switch(context.Context, Slot, []string) error { return nil }
+func (statusSwitcher) Active(context.Context) (Slot, error)         { return Blue, nil }
+
+// Status still says what runs when the history cannot be read: from the
+// proxy and the engine, with the reason in HistoryError.
+func TestStateRefusedStatusStillSaysWhatRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		content string // of the state file; "" for none
+		want    string // in HistoryError; "" for none
+	}{
+		{"no history", "", ""},
+		{"another project's", `{"project": "blog", "releases": []}`, `holds the history of project "blog", not of "shop"`},
+		{"truncated", `{"project": "shop", "rel`, "is not valid JSON, truncated or corrupt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := validConfig()
+			cfg.StateDir = t.TempDir()
+			d := &Deployer{Compose: statusCompose{}, Switcher: statusSwitcher{}, Config: cfg}
+			if tc.content != "" {
+				if err := os.WriteFile(d.statePath(), []byte(tc.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, err := d.Status(context.Background())
+			if err != nil {
+				t.Fatalf("Status: %v", err)
+			}
+			if st.Active != Blue || len(st.Slots) != 2 || !st.Slots[0].Live || len(st.Slots[1].Containers) != 1 {
+				t.Errorf("Status = %+v, want blue live and a container in each slot", st)
+			}
+			if tc.want == "" {
+				if st.HistoryError != "" {
+					t.Errorf("HistoryError = %q, want none", st.HistoryError)
+				}
+				return
+			}
+			if !strings.Contains(st.HistoryError, tc.want) || !strings.Contains(st.HistoryError, d.statePath()) || !strings.Contains(st.HistoryError, "move it aside") {
+				t.Errorf("HistoryError = %q, want it to name the file, say %q and how to recover", st.HistoryError, tc.want)
+			}
+			b, err := json.Marshal(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), `"history_error":`) {
+				t.Errorf("JSON %s has no history_error", b)
+			}
+		})
 	}
 }

@@ -18,6 +18,12 @@ type Status struct {
 	Shared []ContainerStatus `json:"shared"`
 	// History holds the last few releases, oldest first.
 	History []Release `json:"history"`
+	// HistoryError, when set, says why the history could not be read (a
+	// state file that is corrupt or another project's: ErrState, and how
+	// to recover). Active, Slots and Shared still say what runs, from the
+	// proxy and the engine; History and each slot's Release are then
+	// empty.
+	HistoryError string `json:"history_error,omitempty"`
 }
 
 // statusHistory is how many releases Status shows.
@@ -49,7 +55,8 @@ type ContainerStatus struct {
 }
 
 // Status reports the live slot and the containers of both slots. It changes
-// nothing.
+// nothing. A history that cannot be read does not fail it: what runs comes
+// from the proxy and the engine, and the reason is in HistoryError.
 func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	if err := d.ready(); err != nil {
 		return nil, err
@@ -73,7 +80,8 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	}
 	state, err := d.readState()
 	if err != nil {
-		return nil, err
+		st.HistoryError = err.Error()
+		return st, nil
 	}
 	for i := range st.Slots {
 		st.Slots[i].Release = state.newestIn(st.Slots[i].Slot)

@@ -26,7 +26,10 @@ func (d *Deployer) SwitchTo(ctx context.Context, slot Slot) (*Report, error) {
 	defer unlock()
 
 	err = d.run(ctx, r, StepPrepare, slot, func(ctx context.Context) error {
-		live, err := d.recover(ctx)
+		if err := d.preflightProxy(ctx); err != nil {
+			return err
+		}
+		live, err := d.liveSlot(ctx)
 		if err != nil {
 			return err
 		}
@@ -46,15 +49,15 @@ func (d *Deployer) SwitchTo(ctx context.Context, slot Slot) (*Report, error) {
 	})
 	if err == nil {
 		err = d.run(ctx, r, StepSwitch, slot, func(ctx context.Context) error {
-			return d.switchTo(ctx, r, slot)
+			var err error
+			r.Switched, err = d.switchTo(ctx, r, slot)
+			return err
 		})
 	}
-	if err != nil {
-		return r, d.finish(r, err, r.From, nil)
+	if err == nil {
+		err = d.run(context.WithoutCancel(ctx), r, StepDrain, r.From, d.drain)
 	}
-	r.Switched = true
-	err = d.run(context.WithoutCancel(ctx), r, StepDrain, r.From, d.drain)
-	return r, d.finish(r, err, slot, nil)
+	return r, d.finish(r, err, nil)
 }
 
 // slotImages maps the services running in slot to their images.

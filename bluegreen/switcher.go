@@ -20,3 +20,13 @@ type Switcher interface {
 type Drainer interface {
 	Drain(ctx context.Context) error
 }
+
+// Preflighter is implemented by Switchers that can check, changing nothing,
+// that a Switch would work: the proxy's configuration is where it is said to
+// be, bluegreen may write it, and the proxy runs. The Deployer calls
+// Preflight before it touches any slot and refuses the deploy with
+// ErrBadInput when it fails, so a typo in a path never reaches the live
+// release.
+type Preflighter interface {
+	Preflight(ctx context.Context) error
+}

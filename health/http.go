@@ -2,11 +2,16 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/redact"
 )
 
 // DefaultProbeTimeout bounds one probe when a ProbeTimeout field is zero.
@@ -15,6 +20,10 @@ const DefaultProbeTimeout = 2 * time.Second
 // HTTP passes when a GET of URL answers with the expected status: Status when
 // set, else any 2xx or 3xx. Redirects are not followed: a 3xx already shows
 // the app is serving.
+//
+// Its errors and String show URL without its secrets: the password and
+// query values are masked, the fragment is left out
+// (https://user:xxxxx@host/healthz?token=xxxxx).
 type HTTP struct {
 	URL string
 	// Host, when set, is sent as the Host header. Apps that route or
@@ -42,7 +51,7 @@ func (h HTTP) Check(ctx context.Context) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
-		return Permanent(fmt.Errorf("health URL %q: %w", h.URL, err))
+		return Permanent(fmt.Errorf("health URL %q does not parse: %w", redact.URL(h.URL), parseError(err)))
 	}
 	req.Host = h.Host
 	client := h.Client
@@ -51,15 +60,44 @@ func (h HTTP) Check(ctx context.Context) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", h.URL, err)
+		// A *url.Error's text holds the URL with its query: say what
+		// went wrong with the URL masked instead.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("GET %s: %w", redact.URL(h.URL), redact.Error(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if !h.statusOK(resp.StatusCode) {
-		return fmt.Errorf("GET %s: status %d, want %s", h.URL, resp.StatusCode, h.wantStatus())
+		return fmt.Errorf("GET %s: status %d, want %s", redact.URL(h.URL), resp.StatusCode, h.wantStatus())
 	}
 	return nil
 }
+
+// quoted matches the parts of net/url's parse errors that quote the URL
+// (invalid port ":12" after host): a piece of a password, when one holds an
+// unescaped '/'.
+var quoted = regexp.MustCompile(`\s*"(?:[^"\\]|\\.)*"`)
+
+// parseError is err, from parsing a URL, without the URL or its pieces in
+// its text; it unwraps to err.
+func parseError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	return &maskedError{msg: quoted.ReplaceAllString(err.Error(), ""), err: err}
+}
+
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
 
 func (h HTTP) statusOK(code int) bool {
 	if h.Status != 0 {
@@ -75,8 +113,9 @@ func (h HTTP) wantStatus() string {
 	return "2xx/3xx"
 }
 
-// String describes the check for logs and errors.
-func (h HTTP) String() string { return "GET " + h.URL }
+// String describes the check for logs and errors, with the URL's secrets
+// masked.
+func (h HTTP) String() string { return "GET " + redact.URL(h.URL) }
 
 func probeTimeout(d time.Duration) time.Duration {
 	if d <= 0 {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // statusServer answers each request with the status in its ?status= query,
@@ -53,8 +54,8 @@ func TestHTTPStatuses(t *testing.T) {
 			t.Errorf("serve %d, require %d: err = %v, want pass", tc.serve, tc.require, err)
 		case tc.wantErr != "" && err == nil:
 			t.Errorf("serve %d, require %d: passed, want %q", tc.serve, tc.require, tc.wantErr)
-		case tc.wantErr != "" && err.Error() != "GET "+url+": "+tc.wantErr:
-			t.Errorf("serve %d, require %d: err = %q, want %q", tc.serve, tc.require, err, "GET "+url+": "+tc.wantErr)
+		case tc.wantErr != "" && err.Error() != "GET "+srv.URL+"/healthz?status=xxxxx: "+tc.wantErr:
+			t.Errorf("serve %d, require %d: err = %q, want %q", tc.serve, tc.require, err, "GET "+srv.URL+"/healthz?status=xxxxx: "+tc.wantErr)
 		}
 	}
 }
@@ -122,5 +123,112 @@ func TestHTTPRefused(t *testing.T) {
 	}
 	if errors.Is(err, ErrPermanent) {
 		t.Errorf("err = %v: a closed port may open later, want a retryable error", err)
+	}
+}
+
+// secretURL is u with a password and query values, which no error or
+// description may show.
+func secretURL(hostport string) string {
+	return "http://deploy:Pa55w0rdZ@" + hostport + "/healthz?token=T0kenValueQ&empty=&mode=V4lueTwo"
+}
+
+var secrets = []string{"Pa55w0rdZ", "T0kenValueQ", "V4lueTwo"}
+
+// noSecrets fails when s shows a secret.
+func noSecrets(t *testing.T, what, s string) {
+	t.Helper()
+	for _, secret := range secrets {
+		if strings.Contains(s, secret) {
+			t.Errorf("%s shows the secret %q: %s", what, secret, s)
+		}
+	}
+}
+
+func TestHTTPErrorsHideSecrets(t *testing.T) {
+	status := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer status.Close()
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedAddr := closed.Listener.Addr().String()
+	closed.Close()
+
+	masked := func(hostport string) string {
+		return "http://deploy:xxxxx@" + hostport + "/healthz?token=xxxxx&empty=&mode=xxxxx"
+	}
+	for _, tc := range []struct {
+		name      string
+		check     HTTP
+		want      string // the whole error
+		is        error  // errors.Is(err, is) when set
+		permanent bool
+	}{
+		{
+			name:  "wrong status",
+			check: HTTP{URL: secretURL(status.Listener.Addr().String())},
+			want:  "GET " + masked(status.Listener.Addr().String()) + ": status 500, want 2xx/3xx",
+		},
+		{
+			name:  "connection refused",
+			check: HTTP{URL: secretURL(closedAddr)},
+			want:  "GET " + masked(closedAddr) + ": dial tcp " + closedAddr + ": connect: connection refused",
+		},
+		{
+			name:  "timeout",
+			check: HTTP{URL: secretURL(hang.Listener.Addr().String()), ProbeTimeout: 50 * time.Millisecond},
+			want:  "GET " + masked(hang.Listener.Addr().String()) + ": context deadline exceeded",
+			is:    context.DeadlineExceeded,
+		},
+		{
+			name:      "password with a slash does not parse",
+			check:     HTTP{URL: "http://deploy:Pa55w0rdZ/x@127.0.0.1:1/healthz?token=T0kenValueQ"},
+			want:      `health URL "http://deploy:xxxxx@127.0.0.1:1/healthz?xxxxx" does not parse: invalid port after host`,
+			permanent: true,
+		},
+		{
+			name:      "control character",
+			check:     HTTP{URL: "http://deploy:Pa55w0rdZ@127.0.0.1:1/healthz?token=T0kenValueQ\n"},
+			want:      `health URL "http://deploy:xxxxx@127.0.0.1:1/healthz?xxxxx" does not parse: net/url: invalid control character in URL`,
+			permanent: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.check.Check(context.Background())
+			if err == nil {
+				t.Fatal("Check passed")
+			}
+			noSecrets(t, "the error", err.Error())
+			noSecrets(t, "String()", tc.check.String())
+			if err.Error() != tc.want {
+				t.Errorf("err = %q,\nwant %q", err, tc.want)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("errors.Is(err, %v) = false", tc.is)
+			}
+			if errors.Is(err, ErrPermanent) != tc.permanent {
+				t.Errorf("permanent = %v, want %v", errors.Is(err, ErrPermanent), tc.permanent)
+			}
+			// Wait's timeout error carries the last probe's error.
+			_, werr := Wait(context.Background(), Policy{Interval: 10 * time.Millisecond, Timeout: 120 * time.Millisecond}, tc.check)
+			if werr == nil {
+				t.Fatal("Wait passed")
+			}
+			noSecrets(t, "Wait's error", werr.Error())
+		})
+	}
+}
+
+func TestHTTPString(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"http://127.0.0.1:8080/healthz", "GET http://127.0.0.1:8080/healthz"},
+		{secretURL("127.0.0.1:8080") + "#frag", "GET http://deploy:xxxxx@127.0.0.1:8080/healthz?token=xxxxx&empty=&mode=xxxxx"},
+	} {
+		if got := (HTTP{URL: tc.url}).String(); got != tc.want {
+			t.Errorf("String() = %q, want %q", got, tc.want)
+		}
 	}
 }

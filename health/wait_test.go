@@ -91,7 +91,7 @@ func TestWaitTimeoutSaysWhatItSaw(t *testing.T) {
 	}{
 		{name: "always 500", check: failing, want: []string{
 			"best run 0 of 2 passes",
-			"; last: GET " + failing.URL + ": status 500, want 2xx/3xx)",
+			"; last: " + failing.String() + ": status 500, want 2xx/3xx)",
 		}},
 		{name: "every other probe passes", check: flaky, want: []string{
 			"best run 1 of 2 passes", "; last: flaky)",

@@ -33,6 +33,9 @@ type DockerClient interface {
 	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
 	CopyFromContainer(ctx context.Context, container, srcPath string) (io.ReadCloser, container.PathStat, error)
 	CopyToContainer(ctx context.Context, container, path string, content io.Reader, options container.CopyToContainerOptions) error
+	// ContainerStatPath serves Preflight only, to tell a missing directory
+	// from a missing file.
+	ContainerStatPath(ctx context.Context, container, path string) (container.PathStat, error)
 }
 
 // Container routes traffic like Switcher, for an nginx that runs in a
@@ -58,6 +61,8 @@ type Container struct {
 	// File is the absolute path, inside the container, of the upstream file
 	// Switch replaces whole. It must exist before the first Switch: nginx
 	// needs it to start, and a Switch that fails could not remove it again.
+	// It must be the file itself, not a symbolic link: the engine would
+	// replace the link.
 	File string
 	// Keepalive is Switcher.Keepalive.
 	Keepalive int
@@ -137,6 +142,9 @@ func (c *Container) target() (*docker, func(), error) {
 	}
 	if !path.IsAbs(c.File) {
 		return nil, nil, fmt.Errorf("%w: File %q: want an absolute path inside the container", ErrInvalid, c.File)
+	}
+	if err := checkPath("nginx.upstream_file", c.File); err != nil {
+		return nil, nil, err
 	}
 	d := &docker{cli: c.Client, container: c.Container, conf: c.Conf, prefix: c.Prefix, binary: c.Binary}
 	if d.cli != nil {

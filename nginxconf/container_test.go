@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,7 @@ func TestContainerInvalid(t *testing.T) {
 		{"no container", &Container{Upstream: "backend", File: "/etc/nginx/conf.d/up.conf"}, bluegreen.Blue, []string{"a:80"}},
 		{"relative file", &Container{Container: "x", Upstream: "backend", File: "conf.d/up.conf"}, bluegreen.Blue, []string{"a:80"}},
 		{"no file", &Container{Container: "x", Upstream: "backend"}, bluegreen.Blue, []string{"a:80"}},
+		{"file with a newline", &Container{Container: "x", Upstream: "backend", File: "/up.conf\n"}, bluegreen.Blue, []string{"a:80"}},
 		{"bad address", &Container{Container: "x", Upstream: "backend", File: "/up.conf"}, bluegreen.Blue, []string{"a;b:80"}},
 		{"slot none", &Container{Container: "x", Upstream: "backend", File: "/up.conf"}, bluegreen.None, []string{"a:80"}},
 	} {
@@ -161,7 +163,11 @@ func testContainerSharedNetwork(t *testing.T, image string) {
 	d := &docker{cli: cli, container: ngx.Name}
 	ctx := t.Context()
 
-	// The image starts with a hand-written placeholder upstream.
+	// The image starts with a hand-written placeholder upstream, which a
+	// switch may replace.
+	if err := sw.Preflight(ctx); err != nil {
+		t.Fatalf("Preflight on the placeholder: %v", err)
+	}
 	if got, err := sw.Active(ctx); err != nil || got != bluegreen.None {
 		t.Fatalf("Active on the placeholder = %v, %v; want none", got, err)
 	}
@@ -290,6 +296,86 @@ func testContainerHostNetwork(t *testing.T, image string) {
 	if err := sw.Drain(ctx); err != nil {
 		t.Errorf("Drain: %v", err)
 	}
+	t.Run("preflight", func(t *testing.T) { testContainerPreflight(t, sw) })
+}
+
+// testContainerPreflight runs Preflight against sw's running nginx
+// container, whose upstream file bluegreen wrote: it passes, and fails on
+// the wrong settings, and on a configuration nginx -t refuses.
+func testContainerPreflight(t *testing.T, sw *Container) {
+	ctx := t.Context()
+	if err := sw.Preflight(ctx); err != nil {
+		t.Fatalf("Preflight: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		edit   func(c *Container)
+		want   string
+		wantIs []error
+	}{
+		{
+			name:   "no such container",
+			edit:   func(c *Container) { c.Container = "bluegreen-no-such-container" },
+			want:   "nginx preflight failed: nginx.container bluegreen-no-such-container: no such container",
+			wantIs: []error{ErrNotRunning},
+		},
+		{
+			name:   "missing directory",
+			edit:   func(c *Container) { c.File = "/etc/ngnix/conf.d/upstream.conf" },
+			want:   "nginx preflight failed: nginx.upstream_file /etc/ngnix/conf.d/upstream.conf: directory /etc/ngnix/conf.d does not exist in container " + sw.Container,
+			wantIs: []error{fs.ErrNotExist},
+		},
+		{
+			name:   "missing file",
+			edit:   func(c *Container) { c.File = "/etc/nginx/conf.d/web-upstream.conf" },
+			want:   "nginx preflight failed: nginx.upstream_file /etc/nginx/conf.d/web-upstream.conf does not exist in container " + sw.Container,
+			wantIs: []error{fs.ErrNotExist},
+		},
+		{
+			name:   "file is a directory",
+			edit:   func(c *Container) { c.File = "/etc/nginx/conf.d" },
+			want:   "nginx preflight failed: nginx.upstream_file /etc/nginx/conf.d in container " + sw.Container + " is a directory, not a regular file",
+			wantIs: []error{ErrInvalid},
+		},
+		{
+			name:   "managed file of another upstream",
+			edit:   func(c *Container) { c.Upstream = "api" },
+			want:   `nginx preflight failed: nginx.upstream_file /etc/nginx/conf.d/upstream.conf in container ` + sw.Container + ` defines upstream "backend", but nginx.upstream is "api": make them agree`,
+			wantIs: []error{ErrInvalid},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Container{Container: sw.Container, Upstream: sw.Upstream, File: sw.File, Client: sw.Client, Logger: sw.Logger}
+			tc.edit(c)
+			err := c.Preflight(ctx)
+			t.Logf("Preflight: %v", err)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("Preflight error:\n got %v\nwant it to start with %s", err, tc.want)
+			}
+			for _, want := range append([]error{ErrPreflight}, tc.wantIs...) {
+				if !errors.Is(err, want) {
+					t.Errorf("Preflight error does not wrap %v: %v", want, err)
+				}
+			}
+		})
+	}
+
+	t.Run("nginx -t fails", func(t *testing.T) {
+		cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		d := &docker{cli: cli, container: sw.Container}
+		if err := d.write(ctx, "/etc/nginx/conf.d/bogus.conf", []byte("bogus_directive on;\n"), snapshot{perm: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		err = sw.Preflight(ctx)
+		t.Logf("Preflight: %v", err)
+		if !errors.Is(err, ErrPreflight) || !errors.Is(err, ErrConfigTest) || !strings.Contains(err.Error(), `unknown directive "bogus_directive"`) {
+			t.Errorf("Preflight: %v; want an error wrapping ErrPreflight and ErrConfigTest with nginx's output", err)
+		}
+	})
 }
 
 // expectAnswers sends requests to url, with no retry: each must come from

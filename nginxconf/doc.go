@@ -35,8 +35,19 @@
 // Every Switch validates the config with nginx -t before it reloads, and
 // confirms the reload by watching the master's worker processes, since nginx
 // -s reload returns before nginx acts and a refused reload shows only in the
-// error log; on failure it puts the previous file back. It needs a running
+// error log; on failure it puts the previous file back. On this host a file
+// that is a symbolic link is written through: the file it points to gets
+// the new content, atomically, and the link stays. It needs a running
 // nginx master with worker processes (master_process on, the default): in
 // the same PID namespace, found through /proc, for Switcher and SlotFiles;
 // in the container, listed by the engine, for Container.
+//
+// Each of the three is a bluegreen.Preflighter: Preflight checks, changing
+// nothing, that a Switch would work (the files are where the settings say
+// and may be written, the upstream file is bluegreen's to replace, nginx
+// runs and nginx -t passes), so that a deploy can refuse a wrong setting
+// before it starts a slot. Its errors wrap ErrPreflight and name the
+// x-bluegreen setting at fault:
+//
+//	nginx preflight failed: nginx.upstream_file /etc/ngnix/conf.d/web-upstream.conf: directory /etc/ngnix/conf.d does not exist
 package nginxconf

@@ -22,7 +22,9 @@ import (
 // value. A SlotFiles must not be used by two Switch calls at once.
 type SlotFiles struct {
 	// Live is the file nginx loads, such as /etc/nginx/nginx.conf or
-	// /etc/nginx/conf.d/app.conf. Switch replaces it whole.
+	// /etc/nginx/conf.d/app.conf. Switch replaces it whole; through a
+	// symbolic link, it replaces the file the link points to (which must
+	// exist) and leaves the link.
 	Live string
 	// Blue and Green are the per-slot files, such as
 	// /etc/nginx/nginx.blue.conf. They must differ, and nginx must not load
@@ -117,6 +119,13 @@ func (s *SlotFiles) slotFile(slot bluegreen.Slot) (string, error) {
 func (s *SlotFiles) validate() error {
 	if s.Live == "" || s.Blue == "" || s.Green == "" {
 		return fmt.Errorf("%w: Live, Blue and Green must all be set", ErrInvalid)
+	}
+	for _, f := range []struct{ key, path string }{
+		{"nginx.live_file", s.Live}, {"nginx.blue_file", s.Blue}, {"nginx.green_file", s.Green},
+	} {
+		if err := checkPath(f.key, f.path); err != nil {
+			return err
+		}
 	}
 	live, blue, green := filepath.Clean(s.Live), filepath.Clean(s.Blue), filepath.Clean(s.Green)
 	if live == blue || live == green || blue == green {

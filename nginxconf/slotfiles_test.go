@@ -221,6 +221,8 @@ func TestSlotFilesInvalid(t *testing.T) {
 	}{
 		{"no live file named", "", blue, green, bluegreen.Blue, ErrInvalid},
 		{"no green file named", live, blue, "", bluegreen.Blue, ErrInvalid},
+		{"live file with a newline", live + "\n", blue, green, bluegreen.Blue, ErrInvalid},
+		{"blue file with a tab", live, blue + "\t", green, bluegreen.Blue, ErrInvalid},
 		{"live is the blue file", blue, blue, green, bluegreen.Green, ErrInvalid},
 		{"same file for both slots", live, blue, dir + "/./nginx.blue.conf", bluegreen.Green, ErrInvalid},
 		{"slot none", live, blue, green, bluegreen.None, ErrInvalid},

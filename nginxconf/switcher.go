@@ -28,6 +28,11 @@ var (
 	// ErrReload is returned (wrapped) when nginx -s reload fails or nginx
 	// does not start new workers within ReloadTimeout.
 	ErrReload = errors.New("nginx reload failed")
+	// ErrPreflight is returned (wrapped) by Preflight when a Switch would
+	// not work. The error names the setting at fault and wraps the cause
+	// as well: ErrNotRunning, ErrUnmanaged, ErrInvalid, ErrConfigTest or an
+	// error of the file system or the engine.
+	ErrPreflight = errors.New("nginx preflight failed")
 )
 
 // Defaults applied to zero Switcher fields.
@@ -45,7 +50,9 @@ type Switcher struct {
 	// "backend".
 	Upstream string
 	// File is the upstream file Switch replaces whole, such as
-	// "/etc/nginx/conf.d/app-upstream.conf".
+	// "/etc/nginx/conf.d/app-upstream.conf". When File is a symbolic link,
+	// Switch replaces the file it links to and leaves the link; a link to a
+	// missing file is an error.
 	File string
 	// Keepalive, when above 0, adds "keepalive N;" to the upstream block:
 	// each worker keeps up to N idle connections to the slot (for nginx to
@@ -90,7 +97,8 @@ func (s *Switcher) Switch(ctx context.Context, slot bluegreen.Slot, addrs []stri
 }
 
 // Active reads the slot back from File: None when File does not exist, an
-// error wrapping ErrUnmanaged when Switch did not write it.
+// error wrapping ErrUnmanaged when Switch did not write it, an error when
+// File is a symbolic link to a missing file.
 func (s *Switcher) Active(ctx context.Context) (bluegreen.Slot, error) {
 	if s.File == "" {
 		return bluegreen.None, fmt.Errorf("active: %w: File is empty", ErrInvalid)
@@ -118,6 +126,9 @@ func (s *Switcher) host() *host {
 func renderFile(name, file string, slot bluegreen.Slot, addrs []string, keepalive int) ([]byte, error) {
 	if file == "" {
 		return nil, fmt.Errorf("%w: File is empty", ErrInvalid)
+	}
+	if err := checkPath("nginx.upstream_file", file); err != nil {
+		return nil, err
 	}
 	return render(upstream{Slot: slot, Name: name, Addrs: addrs, Keepalive: keepalive})
 }

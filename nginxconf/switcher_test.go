@@ -196,6 +196,8 @@ func TestSwitchInvalid(t *testing.T) {
 		{"upstream name with }", "backend}", file, bluegreen.Green, []string{"127.0.0.1:8080"}},
 		{"empty upstream name", "", file, bluegreen.Green, []string{"127.0.0.1:8080"}},
 		{"no file", "backend", "", bluegreen.Green, []string{"127.0.0.1:8080"}},
+		{"file with a newline", "backend", file + "\ninclude /etc/passwd;", bluegreen.Green, []string{"127.0.0.1:8080"}},
+		{"file with a NUL", "backend", file + "\x00", bluegreen.Green, []string{"127.0.0.1:8080"}},
 		{"slot none", "backend", file, bluegreen.None, []string{"127.0.0.1:8080"}},
 		{"no addresses", "backend", file, bluegreen.Green, nil},
 		{"address with space", "backend", file, bluegreen.Green, []string{"127.0.0.1 :8080"}},

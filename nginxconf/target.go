@@ -12,14 +12,18 @@ import (
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 )
 
-// The three ways to run nginx, each a Switcher that can drain.
+// The three ways to run nginx, each a Switcher that can drain and check a
+// switch before a deploy (preflight.go).
 var (
-	_ bluegreen.Switcher = (*Switcher)(nil)
-	_ bluegreen.Drainer  = (*Switcher)(nil)
-	_ bluegreen.Switcher = (*SlotFiles)(nil)
-	_ bluegreen.Drainer  = (*SlotFiles)(nil)
-	_ bluegreen.Switcher = (*Container)(nil)
-	_ bluegreen.Drainer  = (*Container)(nil)
+	_ bluegreen.Switcher    = (*Switcher)(nil)
+	_ bluegreen.Drainer     = (*Switcher)(nil)
+	_ bluegreen.Preflighter = (*Switcher)(nil)
+	_ bluegreen.Switcher    = (*SlotFiles)(nil)
+	_ bluegreen.Drainer     = (*SlotFiles)(nil)
+	_ bluegreen.Preflighter = (*SlotFiles)(nil)
+	_ bluegreen.Switcher    = (*Container)(nil)
+	_ bluegreen.Drainer     = (*Container)(nil)
+	_ bluegreen.Preflighter = (*Container)(nil)
 )
 
 // target is one running nginx master that a switch drives: on this host

@@ -88,11 +88,18 @@ func describe(err error) string {
 	if se.Cleanup != nil {
 		msg += "; removing the failed release also failed: " + se.Cleanup.Error()
 	}
-	if se.Live != bluegreen.None {
-		msg += fmt.Sprintf(" [traffic is on %s]", se.Live)
-	} else {
-		msg += " [no slot takes traffic]"
+	// Only what was read back from the proxy is said about traffic.
+	traffic := "the proxy routes to no slot"
+	switch {
+	case se.LiveErr != nil:
+		traffic = fmt.Sprintf("which slot takes traffic is not known: %v", se.LiveErr)
+	case se.Live != bluegreen.None:
+		traffic = fmt.Sprintf("traffic is on %s", se.Live)
 	}
+	if errors.Is(err, bluegreen.ErrBadInput) && se.Step == bluegreen.StepPrepare {
+		traffic = "nothing was changed; " + traffic
+	}
+	msg += " [" + traffic + "]"
 	return msg
 }
 

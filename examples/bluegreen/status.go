@@ -73,6 +73,9 @@ func printStatus(w io.Writer, st *bluegreen.Status) error {
 			return err
 		}
 	}
+	if st.HistoryError != "" {
+		fmt.Fprintf(w, "\nhistory: %s\n", st.HistoryError)
+	}
 	if len(st.History) > 0 {
 		fmt.Fprintln(w, "\nrecent releases:")
 		return printHistory(w, st.History)
