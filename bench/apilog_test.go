@@ -31,7 +31,7 @@ type apiCall struct {
 }
 
 // startAPILog listens on a socket in a temp dir, forwards to the local
-// engine's socket and returns the host for NewCompose.
+// engine's socket and returns the host for NewEngine.
 func startAPILog(b *testing.B) (string, *apiLog) {
 	b.Helper()
 	l := &apiLog{}

@@ -102,11 +102,11 @@ func newWorld(b *testing.B) *world {
 		host, w.api = startAPILog(b)
 	}
 	start := time.Now()
-	engine, err := bluegreen.NewCompose(ctx, host)
+	engine, err := bluegreen.NewEngine(ctx, host)
 	if err != nil {
 		b.Fatal(err)
 	}
-	note("NewCompose (engine client start-up, once per process): %v", time.Since(start).Round(time.Millisecond))
+	note("NewEngine (engine client start-up, once per process): %v", time.Since(start).Round(time.Millisecond))
 	b.Cleanup(func() { _ = engine.Close() })
 	id := time.Now().UnixNano() % 1_000_000
 	w.engine = engine

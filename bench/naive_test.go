@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/composelabel"
 	"os"
 	"strings"
 	"testing"
@@ -126,7 +127,7 @@ func (w *world) naiveProject(ctx context.Context, slot bluegreen.Slot, version s
 	if err != nil {
 		return nil, err
 	}
-	bluegreen.LabelServices(p)
+	composelabel.Services(p)
 	return p, nil
 }
 

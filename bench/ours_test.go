@@ -100,7 +100,7 @@ func (w *world) deployer(b *testing.B, version string, rec *logRecorder) (*blueg
 	start := time.Now()
 	src := bluegreen.Source{Files: []string{w.ours.file}, ProjectName: w.ours.project,
 		Env: []string{"VERSION=" + version, "BOOT_DELAY=" + bootDelay.String()}}
-	cfg, err := bluegreen.LoadConfig(context.Background(), src)
+	p, err := bluegreen.Load(context.Background(), src)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,12 +108,11 @@ func (w *world) deployer(b *testing.B, version string, rec *logRecorder) (*blueg
 	if rec != nil {
 		logger = slog.New(rec)
 	}
-	return &bluegreen.Deployer{
-		Compose:  w.engine,
-		Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
-		Source:   src,
-		Config:   cfg,
-	}, time.Since(start)
+	sw, err := nginxconf.FromProject(p, logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &bluegreen.Deployer{Project: p, Compose: w.engine, Switcher: sw}, time.Since(start)
 }
 
 // deployOurs deploys the next release with Deployer.Deploy under load.

@@ -99,7 +99,7 @@ func table(workers int, ours, naive []sample) string {
 	row("switch after first answer (overhead)", func(s sample) float64 { return secs(s.toSwitch - s.ready) }, seconds, nil)
 	row("**total deploy time**", func(s sample) float64 { return secs(s.total) }, seconds, nil)
 	labels := map[string]string{
-		"load-config":               "step load-config (LoadConfig, before Deploy)",
+		"load-config":               "step load-config (Load, before Deploy)",
 		"prepare":                   "step prepare (naive: load the project)",
 		"start":                     "step start (compose Up)",
 		"wait-healthy":              "step wait-healthy (naive: fixed sleep + ps)",

@@ -21,9 +21,9 @@ const recoverProbeTimeout = 10 * time.Second
 // policy is the health policy of the configuration, with timeout.
 func (d *Deployer) policy(timeout time.Duration) health.Policy {
 	return health.Policy{
-		Interval:         d.Config.Health.Interval,
+		Interval:         d.Project.Config.Health.Interval,
 		Timeout:          timeout,
-		HealthyThreshold: d.Config.Health.HealthyThreshold,
+		HealthyThreshold: d.Project.Config.Health.HealthyThreshold,
 	}
 }
 
@@ -44,7 +44,7 @@ func (d *Deployer) check(slot Slot, want int, culprit *api.ContainerSummary) hea
 			return err
 		}
 		if len(cs) < want {
-			return health.Permanent(fmt.Errorf("service %s has %d of its %d container(s)", d.Config.Service, len(cs), want))
+			return health.Permanent(fmt.Errorf("service %s has %d of its %d container(s)", d.Project.Config.Service, len(cs), want))
 		}
 		for _, c := range cs {
 			if err := containerRunning(c); err != nil {
@@ -71,15 +71,15 @@ func (d *Deployer) check(slot Slot, want int, culprit *api.ContainerSummary) hea
 
 // probe checks one container at addr, once.
 func (d *Deployer) probe(ctx context.Context, addr string) error {
-	if d.Config.Health.TCP {
+	if d.Project.Config.Health.TCP {
 		if err := (health.TCP{Addr: addr}).Check(ctx); err != nil {
 			return err
 		}
 	}
 	return health.HTTP{
-		URL:    "http://" + addr + d.Config.Health.Path,
-		Host:   d.Config.Health.Host,
-		Status: d.Config.Health.Status,
+		URL:    "http://" + addr + d.Project.Config.Health.Path,
+		Host:   d.Project.Config.Health.Host,
+		Status: d.Project.Config.Health.Status,
 	}.Check(ctx)
 }
 
@@ -87,14 +87,14 @@ func (d *Deployer) probe(ctx context.Context, addr string) error {
 // a row. A container that exits fails the wait at once.
 func (d *Deployer) waitHealthy(ctx context.Context, slot Slot) error {
 	var culprit api.ContainerSummary
-	res, err := health.Wait(ctx, d.policy(d.Config.Health.Timeout), d.check(slot, d.Config.replicas(), &culprit))
+	res, err := health.Wait(ctx, d.policy(d.Project.Config.Health.Timeout), d.check(slot, d.Project.Config.replicas(), &culprit))
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("stopped waiting for health: %w", context.Cause(ctx))
 	}
 	if err != nil {
 		// With several replicas, the logs of the one that failed tell why.
 		whose, index := "", 0
-		if d.Config.replicas() > 1 && culprit.Name != "" {
+		if d.Project.Config.replicas() > 1 && culprit.Name != "" {
 			whose, index = " of "+culprit.Name, containerNumber(culprit)
 		}
 		logs := d.tailLogs(slot, index, 20)
@@ -110,8 +110,8 @@ func (d *Deployer) waitHealthy(ctx context.Context, slot Slot) error {
 // verify fetches VerifyURL through the proxy until it answers as the health
 // settings ask.
 func (d *Deployer) verify(ctx context.Context) error {
-	check := health.HTTP{URL: d.Config.VerifyURL, Host: d.Config.Health.Host, Status: d.Config.Health.Status}
-	if _, err := health.Wait(ctx, d.policy(d.Config.VerifyTimeout), check); err != nil {
+	check := health.HTTP{URL: d.Project.Config.VerifyURL, Host: d.Project.Config.Health.Host, Status: d.Project.Config.Health.Status}
+	if _, err := health.Wait(ctx, d.policy(d.Project.Config.VerifyTimeout), check); err != nil {
 		return fmt.Errorf("%w: %v", ErrVerify, err)
 	}
 	return nil
@@ -161,7 +161,7 @@ const stateRoom = 64 << 10
 // deploy, by writing a probe file as large as two copies of the state file
 // and some room, in the state directory, and removing it.
 func (d *Deployer) stateDirWritable() error {
-	dir := d.Config.StateDir
+	dir := d.Project.Config.StateDir
 	need := int64(stateRoom)
 	if fi, err := os.Stat(d.statePath()); err == nil {
 		need += 2 * fi.Size()
@@ -201,7 +201,7 @@ func (d *Deployer) portsFree(ctx context.Context, slot Slot) error {
 	for _, c := range cs {
 		own[d.hostPort(c)] = true
 	}
-	first, last := d.Config.slotPorts(slot)
+	first, last := d.Project.Config.slotPorts(slot)
 	for port := first; port <= last; port++ {
 		if own[port] {
 			continue

@@ -19,8 +19,8 @@ import (
 // ErrEngine reports that the Docker engine could not be reached.
 var ErrEngine = errors.New("docker engine unreachable")
 
-// Compose is the part of the compose API a Deployer uses. The service that
-// NewCompose returns implements it, as does any api.Compose.
+// Compose is the part of the compose API a Deployer uses. The Engine that
+// NewEngine returns implements it, as does any api.Compose.
 type Compose interface {
 	Up(ctx context.Context, project *types.Project, options api.UpOptions) error
 	Start(ctx context.Context, projectName string, options api.StartOptions) error
@@ -39,10 +39,38 @@ type ImageChecker interface {
 }
 
 // Engine is compose's own service, run in-process, with the engine client it
-// talks through.
+// talks through. It implements Compose and ImageChecker.
 type Engine struct {
-	api.Compose
-	client client.APIClient
+	compose api.Compose
+	client  client.APIClient
+}
+
+func (e *Engine) Up(ctx context.Context, p *types.Project, o api.UpOptions) error {
+	return e.compose.Up(ctx, p, o)
+}
+
+func (e *Engine) Start(ctx context.Context, project string, o api.StartOptions) error {
+	return e.compose.Start(ctx, project, o)
+}
+
+func (e *Engine) Stop(ctx context.Context, project string, o api.StopOptions) error {
+	return e.compose.Stop(ctx, project, o)
+}
+
+func (e *Engine) Down(ctx context.Context, project string, o api.DownOptions) error {
+	return e.compose.Down(ctx, project, o)
+}
+
+func (e *Engine) Pull(ctx context.Context, p *types.Project, o api.PullOptions) error {
+	return e.compose.Pull(ctx, p, o)
+}
+
+func (e *Engine) Ps(ctx context.Context, project string, o api.PsOptions) ([]api.ContainerSummary, error) {
+	return e.compose.Ps(ctx, project, o)
+}
+
+func (e *Engine) Logs(ctx context.Context, project string, c api.LogConsumer, o api.LogOptions) error {
+	return e.compose.Logs(ctx, project, c, o)
 }
 
 // ImagePresent reports whether the engine holds the image ref.
@@ -57,12 +85,12 @@ func (e *Engine) ImagePresent(ctx context.Context, ref string) (bool, error) {
 // Close closes the engine client.
 func (e *Engine) Close() error { return e.client.Close() }
 
-// NewCompose connects to a Docker engine and returns compose's own service,
+// NewEngine connects to a Docker engine and returns compose's own service,
 // run in-process. host is a daemon address ("unix:///var/run/docker.sock",
 // "tcp://...", "ssh://..."); empty means what the docker CLI would use:
 // DOCKER_HOST, then the current docker context. Compose's progress output is
 // discarded; Deployer reports progress through events instead.
-func NewCompose(ctx context.Context, host string) (*Engine, error) {
+func NewEngine(ctx context.Context, host string) (*Engine, error) {
 	opts := flags.NewClientOptions()
 	if host != "" {
 		opts.Hosts = []string{host}
@@ -92,7 +120,7 @@ func NewCompose(ctx context.Context, host string) (*Engine, error) {
 		return nil, fmt.Errorf("%w: %v", ErrEngine, err)
 	}
 	return &Engine{
-		Compose: compose.NewComposeService(dockerCli,
+		compose: compose.NewComposeService(dockerCli,
 			compose.WithPrompt(func(string, bool) (bool, error) { return false, nil }),
 		),
 		client: apiClient,

@@ -2,10 +2,12 @@ package bluegreen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +15,16 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v2/pkg/api"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bluegreen-dev/bluegreen/internal/xvalue"
 )
+
+// testSection stands in for a proxy package's section of x-bluegreen: an
+// internal test of the core cannot import one (nginxconf imports bluegreen).
+// The nginx section's keys are tested in package nginxconf.
+const testSection = "testproxy"
+
+func init() { RegisterSection(testSection) }
 
 func writeCompose(t *testing.T, yaml string) Source {
 	t.Helper()
@@ -23,6 +34,26 @@ func writeCompose(t *testing.T, yaml string) Source {
 		t.Fatal(err)
 	}
 	return Source{Files: []string{file}, ProjectName: "shop"}
+}
+
+// loadConfig loads src and returns the Config that Load read, as LoadConfig
+// did before Project.
+func loadConfig(ctx context.Context, src Source, edits ...func(*Config)) (Config, error) {
+	p, err := Load(ctx, src, edits...)
+	if err != nil {
+		return Config{}, err
+	}
+	return p.Config, nil
+}
+
+// mustLoad loads src, failing the test on an error.
+func mustLoad(t *testing.T, src Source, edits ...func(*Config)) *Project {
+	t.Helper()
+	p, err := Load(context.Background(), src, edits...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestLoadConfigFull(t *testing.T) {
@@ -36,48 +67,76 @@ x-bluegreen:
   slots: {blue: 9081, green: 9080}
   health: {path: /healthz, interval: 250ms, timeout: 60s, healthy_threshold: 3}
   drain_timeout: 5s
-  nginx:
-    upstream: shop_up
-    upstream_file: nginx/upstream.conf
-    conf: /etc/nginx/nginx.conf
-    prefix: ""
-    binary: /usr/sbin/nginx
-    keepalive: 16
   verify_url: http://127.0.0.1/healthz
   verify_timeout: 3s
   keep_retired: false
   state_dir: /var/lib/bluegreen
 `)
 	src.Env = []string{"TAG=v1"}
-	got, err := LoadConfig(context.Background(), src)
+	got, err := loadConfig(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
 		Project: "shop", Service: "web", Port: 8000, Services: []string{"web"}, Replicas: 1,
-		Slots:        SlotPorts{Blue: 9081, Green: 9080},
-		Health:       HealthConfig{Path: "/healthz", Interval: 250 * time.Millisecond, Timeout: time.Minute, HealthyThreshold: 3},
-		DrainTimeout: 5 * time.Second,
-		Nginx: NginxConfig{
-			Upstream:     "shop_up",
-			UpstreamFile: filepath.Join(filepath.Dir(src.Files[0]), "nginx/upstream.conf"),
-			Conf:         "/etc/nginx/nginx.conf",
-			Binary:       "/usr/sbin/nginx",
-			Keepalive:    16,
-		},
+		Slots:         SlotPorts{Blue: 9081, Green: 9080},
+		Health:        HealthConfig{Path: "/healthz", Interval: 250 * time.Millisecond, Timeout: time.Minute, HealthyThreshold: 3},
+		DrainTimeout:  5 * time.Second,
 		VerifyURL:     "http://127.0.0.1/healthz",
 		VerifyTimeout: 3 * time.Second,
-		KeepRetired:   false,
+		RemoveRetired: true, // keep_retired: false
 		StateDir:      "/var/lib/bluegreen",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("LoadConfig mismatch (-want +got):\n%s", diff)
+		t.Errorf("Load mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// A proxy's section is kept as it is, interpolated, for the proxy package
+// to decode; the core's Config is the same with it or without it.
+func TestLoadConfigKeepsProxySections(t *testing.T) {
+	const core = `
+services: {web: {image: app, ports: ["8000"]}}
+x-bluegreen:
+  service: web
+  drain_timeout: 5s
+`
+	src := writeCompose(t, core+"  "+testSection+": {name: \"${EDGE:-edge}\", size: 3, nested: {on: true}}\n")
+	src.Env = []string{"EDGE=front"}
+	p := mustLoad(t, src)
+	var got map[string]any
+	if err := json.Unmarshal(p.Section(testSection), &got); err != nil {
+		t.Fatalf("Section(%q) = %s: %v", testSection, p.Section(testSection), err)
+	}
+	want := map[string]any{"name": "front", "size": float64(3), "nested": map[string]any{"on": true}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Section(%q) (-want +got):\n%s", testSection, diff)
+	}
+	if diff := cmp.Diff([]string{testSection}, p.Sections()); diff != "" {
+		t.Errorf("Sections (-want +got):\n%s", diff)
+	}
+	if s := p.Section("nginx"); s != nil {
+		t.Errorf("Section(nginx) = %s for a file without one, want nil", s)
+	}
+
+	// The file without the section, beside the other: the same directory,
+	// so the same state_dir.
+	bare := filepath.Join(filepath.Dir(src.Files[0]), "bare.yaml")
+	if err := os.WriteFile(bare, []byte(core), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	without := mustLoad(t, Source{Files: []string{bare}, ProjectName: "shop"})
+	if diff := cmp.Diff(without.Config, p.Config); diff != "" {
+		t.Errorf("Config with a proxy section differs from the Config without it (-without +with):\n%s", diff)
+	}
+	if s := without.Section(testSection); s != nil || len(without.Sections()) != 0 {
+		t.Errorf("a file without sections: Section = %s, Sections = %v; want nil and none", s, without.Sections())
 	}
 }
 
 func TestLoadConfigDefaultsAndInference(t *testing.T) {
 	src := writeCompose(t, `services: {web: {image: app, ports: ["127.0.0.1:3000:8000"]}}`)
-	got, err := LoadConfig(context.Background(), src)
+	got, err := loadConfig(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +145,8 @@ func TestLoadConfigDefaultsAndInference(t *testing.T) {
 		Slots:         SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
 		Health:        HealthConfig{Path: "/"},
 		DrainTimeout:  DefaultDrainTimeout,
-		Nginx:         NginxConfig{Upstream: "backend", UpstreamFile: "/etc/nginx/conf.d/web-upstream.conf", Binary: "nginx"},
 		VerifyTimeout: DefaultVerifyTimeout,
-		KeepRetired:   true,
+		RemoveRetired: false, // retired releases are kept
 		StateDir:      filepath.Join(filepath.Dir(src.Files[0]), ".bluegreen"),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -101,12 +159,38 @@ func TestLoadConfigEditsOverrideTheFile(t *testing.T) {
 services: {web: {image: app}, api: {image: app}}
 x-bluegreen: {service: web, port: 8000}
 `)
-	got, err := LoadConfig(context.Background(), src, func(c *Config) { c.Service = "api"; c.Port = 9000 })
+	got, err := loadConfig(context.Background(), src, func(c *Config) { c.Service = "api"; c.Port = 9000 })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Service != "api" || got.Port != 9000 {
 		t.Errorf("edits not applied: service %q port %d", got.Service, got.Port)
+	}
+}
+
+// Edits come before the defaults: an edit that clears a value gets its
+// default, not a zero that the file could not say.
+func TestLoadConfigEditsBeforeDefaults(t *testing.T) {
+	src := writeCompose(t, `
+services: {web: {image: app, deploy: {replicas: 3}}}
+x-bluegreen: {port: 8000, drain_timeout: 5s, verify_timeout: 3s, health: {path: /healthz}, slots: {blue: 7001, green: 7011}}
+`)
+	got, err := loadConfig(context.Background(), src, func(c *Config) {
+		c.DrainTimeout, c.VerifyTimeout, c.Health.Path, c.StateDir = 0, 0, "", ""
+		c.Replicas = 2
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DrainTimeout != DefaultDrainTimeout || got.VerifyTimeout != DefaultVerifyTimeout || got.Health.Path != DefaultHealthPath {
+		t.Errorf("cleared by an edit: drain %s, verify %s, health path %q; want the defaults %s, %s, %q",
+			got.DrainTimeout, got.VerifyTimeout, got.Health.Path, DefaultDrainTimeout, DefaultVerifyTimeout, DefaultHealthPath)
+	}
+	if want := filepath.Join(filepath.Dir(src.Files[0]), DefaultStateDir); got.StateDir != want {
+		t.Errorf("StateDir %q, want %q", got.StateDir, want)
+	}
+	if got.Replicas != 2 {
+		t.Errorf("Replicas %d, want the edit's 2 over the file's 3", got.Replicas)
 	}
 }
 
@@ -130,15 +214,12 @@ services: {web: {image: app}}
 x-bluegreen: {port: 8000, drain_timeout: soon}`, nil, `drain_timeout: "soon" is not a duration`},
 		{"unknown key", `
 services: {web: {image: app}}
-x-bluegreen: {port: 8000, helth: {path: /}}`, nil, `unknown field "helth"`},
+x-bluegreen: {port: 8000, helth: {path: /}}`, nil, `unknown field "helth" (sections of proxies: `},
 		{"no port", `
 services: {web: {image: app}}`, nil, "port: 0"},
 		{"port out of range", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, slots: {blue: 70000, green: 8080}}`, nil, "slots.blue: 70000"},
-		{"upstream name injection", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {upstream: "x; include /etc/passwd"}}`, nil, "nginx.upstream"},
 		{"variable not set", `
 services: {web: {image: "app:${TAG:?TAG is required}"}}
 x-bluegreen: {port: 8000}`, nil, "TAG is required"},
@@ -154,12 +235,6 @@ x-bluegreen: {port: 8000, verify_url: "ftp://x"}`, nil, "verify_url"},
 		{"unknown switching service", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, service: web, services: [wrker]}`, nil, `services: "wrker" is not a service`},
-		{"negative keepalive", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {keepalive: -1}}`, nil, "nginx.keepalive: -1 is not from 0 to 10000"},
-		{"keepalive with per-slot files", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {keepalive: 8, live_file: a, blue_file: b, green_file: c}}`, nil, "nginx.keepalive: not with live_file"},
 		{"replica port ranges overlap", `
 services: {web: {image: app, deploy: {replicas: 3}}}
 x-bluegreen: {port: 8000}`, nil, "slots: blue 8081-8083 and green 8080-8082 overlap: with 3 replicas"},
@@ -174,26 +249,6 @@ x-bluegreen: {port: 8000, state_dir: "/srv/state\nx"}`, nil, `state_dir: "/srv/s
 		{"tab in a slot file", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, slots: {blue: {file: "/srv/b\tlue.yaml"}, green: {file: /srv/green.yaml}}}`, nil, `slots.blue.file: "/srv/b\tlue.yaml" holds a control character`},
-		{"NUL in nginx.upstream_file", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {upstream_file: "/etc/nginx/up\0.conf"}}`, nil, `nginx.upstream_file: "/etc/nginx/up\x00.conf" holds a control character`},
-		{"carriage return in nginx.conf", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {conf: "/etc/nginx/nginx.conf\r"}}`, nil, `nginx.conf: "/etc/nginx/nginx.conf\r" holds a control character`},
-		{"newline in nginx.prefix", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {prefix: "/etc/nginx\n"}}`, nil, `nginx.prefix: "/etc/nginx\n" holds a control character`},
-		{"newline in nginx.binary", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {binary: "nginx\n-s stop"}}`, nil, `nginx.binary: "nginx\n-s stop" holds a control character`},
-		{"newline in the per-slot files", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {live_file: "/l\n", blue_file: "/b\n", green_file: "/g\n"}}`, nil,
-			`nginx.blue_file: "/b\n" holds a control character; nginx.green_file: "/g\n" holds a control character; nginx.live_file: "/l\n" holds a control character`},
-		{"newline in nginx.container and nginx.network", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {container: "proxy\n", network: "front\n", upstream_file: /etc/nginx/conf.d/up.conf}}`, nil,
-			`nginx.container: "proxy\n" holds a control character; nginx.network: "front\n" holds a control character`},
 		{"newline in health.host", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, health: {host: "shop.example.com\r\nX-Evil: 1"}}`, nil, `health.host: "shop.example.com\r\nX-Evil: 1" holds a control character`},
@@ -234,7 +289,7 @@ services: {web: {image: app}}
 x-bluegreen: {port: 8000, health: {interval: -1ms, timeout: -2s}}`, nil, "health.interval: -1ms may not be negative; health.timeout: -2s may not be negative"},
 		{"zero drain_timeout", `
 services: {web: {image: app}}
-x-bluegreen: {port: 8000, drain_timeout: 0s}`, nil, "drain_timeout: 0s would retire the old slot with requests in flight; leave it out for the default 30s"},
+x-bluegreen: {port: 8000, drain_timeout: 0s}`, nil, `drain_timeout: "0s" would retire the old slot with requests in flight; leave it out for the default 30s`},
 		{"zero health.interval", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, health: {interval: 0s}}`, nil, `health.interval: "0s" must be above 0; leave it out for the default 100ms`},
@@ -244,28 +299,18 @@ x-bluegreen: {port: 8000, health: {timeout: "0"}}`, nil, `health.timeout: "0" mu
 		{"zero verify_timeout", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, verify_timeout: 0ms}`, nil, `verify_timeout: "0ms" must be above 0; leave it out for the default 10s`},
-
-		// Names the proxy or the engine would refuse.
-		{"upstream name too long", `
-services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {upstream: ` + strings.Repeat("u", 64) + `}}`, nil,
-			`nginx.upstream: "` + strings.Repeat("u", 64) + `" is 64 characters, more than 63: nginx sends it as the Host header`},
-		{"container name too long for DNS", `
-services: {` + strings.Repeat("w", 51) + `: {image: app, deploy: {replicas: 2}}}
-x-bluegreen: {port: 8000, slots: {blue: 8081, green: 8091}, nginx: {network: front}}`, nil,
-			`nginx.network: the slot container name "shop-green-` + strings.Repeat("w", 51) + `-2" is too long for a DNS name (a label of 64 characters, at most 63)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := writeCompose(t, tc.yaml)
 			src.Env = tc.env
-			_, err := LoadConfig(context.Background(), src)
+			_, err := Load(context.Background(), src)
 			if !errors.Is(err, ErrBadInput) {
 				t.Fatalf("err = %v, want ErrBadInput", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %q, want it to mention %q", err, tc.want)
 			}
-			if hasControl(err.Error()) {
+			if xvalue.HasControl(err.Error()) {
 				t.Errorf("err = %q holds a raw control character", err)
 			}
 			for _, secret := range []string{"s3cr3tPass", "s3cr3tT0ken", "s3cr3tFrag"} {
@@ -282,14 +327,11 @@ func TestReplicas(t *testing.T) {
 services: {web: {image: app, deploy: {replicas: 3}, ports: ["8000"]}}
 x-bluegreen: {slots: {blue: 7001, green: 7011}}
 `)
-	cfg, err := LoadConfig(context.Background(), src)
-	if err != nil {
-		t.Fatal(err)
+	proj := mustLoad(t, src)
+	if proj.Config.Replicas != 3 {
+		t.Errorf("Replicas = %d, want 3 from deploy.replicas", proj.Config.Replicas)
 	}
-	if cfg.Replicas != 3 {
-		t.Errorf("Replicas = %d, want 3 from deploy.replicas", cfg.Replicas)
-	}
-	p, _, err := src.slotProject(context.Background(), cfg, Green, nil)
+	p, _, err := proj.slotProject(context.Background(), Green, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +345,8 @@ x-bluegreen: {slots: {blue: 7001, green: 7011}}
 	}
 
 	// The caller's Replicas wins over the file's, as the slot ports do.
-	cfg.Replicas = 2
-	if p, _, err = src.slotProject(context.Background(), cfg, Blue, nil); err != nil {
+	proj.Config.Replicas = 2
+	if p, _, err = proj.slotProject(context.Background(), Blue, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.Services["web"]; got.GetScale() != 2 || got.Ports[0].Published != "7001-7002" {
@@ -332,7 +374,7 @@ func TestTwoFileReplicas(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cfg, err := LoadConfig(context.Background(), src)
+			cfg, err := loadConfig(context.Background(), src)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -350,7 +392,7 @@ func TestTwoFileReplicas(t *testing.T) {
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
-	_, err := LoadConfig(context.Background(), Source{Files: []string{filepath.Join(t.TempDir(), "nope.yaml")}})
+	_, err := Load(context.Background(), Source{Files: []string{filepath.Join(t.TempDir(), "nope.yaml")}})
 	if !errors.Is(err, ErrBadInput) {
 		t.Fatalf("err = %v, want ErrBadInput", err)
 	}
@@ -366,11 +408,8 @@ services:
 networks: {back: {}}
 x-bluegreen: {service: web, port: 8000, slots: {blue: 7001, green: 7002}}
 `)
-	cfg, err := LoadConfig(context.Background(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _, err := src.slotProject(context.Background(), cfg, Green, nil)
+	proj := mustLoad(t, src)
+	p, _, err := proj.slotProject(context.Background(), Green, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,6 +438,30 @@ x-bluegreen: {service: web, port: 8000, slots: {blue: 7001, green: 7002}}
 	if web.CustomLabels[api.ProjectLabel] != "shop-green" {
 		t.Errorf("project label %q", web.CustomLabels[api.ProjectLabel])
 	}
+	if _, ok := p.Networks[proxyNetwork]; ok {
+		t.Errorf("without a network, the slot project has %s", proxyNetwork)
+	}
+
+	// With a network, the routed service also joins it; the other
+	// networks stay the base project's.
+	p, _, err = proj.slotProject(context.Background(), Green, nil, "front")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Networks[proxyNetwork]; n.Name != "front" || !n.External {
+		t.Errorf("proxy network %q (external %v), want front, external", n.Name, n.External)
+	}
+	if n := p.Networks["default"]; n.Name != "shop_default" || !n.External {
+		t.Errorf("default network %q (external %v), want the base project's shop_default, external", n.Name, n.External)
+	}
+	var joined []string
+	for key := range p.Services["web"].Networks {
+		joined = append(joined, key)
+	}
+	slices.Sort(joined)
+	if diff := cmp.Diff([]string{proxyNetwork, "default"}, joined); diff != "" {
+		t.Errorf("networks of web (-want +got):\n%s", diff)
+	}
 }
 
 func TestSlot(t *testing.T) {
@@ -426,11 +489,8 @@ services: {web: {image: "app:${TAG}", environment: {MODE: "${MODE:-fast}"}}}
 x-bluegreen: {port: 8000}
 `)
 	src.Env = []string{"TAG=v3"}
-	cfg, err := LoadConfig(context.Background(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, vars, err := src.slotProject(context.Background(), cfg, Blue, nil)
+	proj := mustLoad(t, src)
+	p, vars, err := proj.slotProject(context.Background(), Blue, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +501,7 @@ x-bluegreen: {port: 8000}
 		t.Errorf("image %q", got)
 	}
 	rel := &Release{Images: map[string]string{"web": "app:v1"}, Env: map[string]string{"TAG": "v1", "MODE": "slow"}}
-	p, _, err = src.slotProject(context.Background(), cfg, Blue, rel)
+	p, _, err = proj.slotProject(context.Background(), Blue, rel, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,14 +520,11 @@ services:
 volumes: {data: {}}
 x-bluegreen: {service: web, services: [worker], port: 8000}
 `)
-	cfg, err := LoadConfig(context.Background(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]string{"web", "worker"}, cfg.Services); diff != "" {
+	proj := mustLoad(t, src)
+	if diff := cmp.Diff([]string{"web", "worker"}, proj.Config.Services); diff != "" {
 		t.Errorf("switching services (-want +got):\n%s", diff)
 	}
-	slot, _, err := src.slotProject(context.Background(), cfg, Blue, nil)
+	slot, _, err := proj.slotProject(context.Background(), Blue, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +537,7 @@ x-bluegreen: {service: web, services: [worker], port: 8000}
 	if v := slot.Volumes["data"]; v.Name != "shop_data" || !v.External {
 		t.Errorf("volume %q (external %v), want the base project's shop_data", v.Name, v.External)
 	}
-	base, err := src.baseProject(context.Background(), cfg)
+	base, err := proj.baseProject(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,16 +559,45 @@ x-bluegreen:
   keep_retired: "false"
 `)
 	src.Env = []string{"GREEN_PORT=9002"}
-	cfg, err := LoadConfig(context.Background(), src)
+	cfg, err := loadConfig(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Port != 8000 || cfg.Slots != (SlotPorts{Blue: 9001, Green: 9002}) || cfg.Health.HealthyThreshold != 3 || !cfg.Health.TCP || cfg.KeepRetired {
+	if cfg.Port != 8000 || cfg.Slots != (SlotPorts{Blue: 9001, Green: 9002}) || cfg.Health.HealthyThreshold != 3 || !cfg.Health.TCP || !cfg.RemoveRetired {
 		t.Errorf("interpolated values read as %+v", cfg)
 	}
 	src = writeCompose(t, "services: {web: {image: app}}\nx-bluegreen: {port: eighty}\n")
-	if _, err := LoadConfig(context.Background(), src); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), `"eighty" is not a whole number`) {
+	if _, err := Load(context.Background(), src); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), `"eighty" is not a whole number`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// keep_retired is the file's key; RemoveRetired is its inverse, false (keep)
+// when the key is left out.
+func TestLoadConfigKeepRetired(t *testing.T) {
+	for _, tc := range []struct {
+		value string // of keep_retired; "" leaves the key out
+		want  bool   // RemoveRetired
+	}{
+		{"", false},
+		{"true", false},
+		{"false", true},
+		{`"false"`, true},
+		{`"${KEEP:-true}"`, false},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			yaml := "services: {web: {image: app}}\nx-bluegreen: {port: 8000}\n"
+			if tc.value != "" {
+				yaml = "services: {web: {image: app}}\nx-bluegreen: {port: 8000, keep_retired: " + tc.value + "}\n"
+			}
+			cfg, err := loadConfig(context.Background(), writeCompose(t, yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.RemoveRetired != tc.want {
+				t.Errorf("RemoveRetired = %v, want %v", cfg.RemoveRetired, tc.want)
+			}
+		})
 	}
 }
 
@@ -523,7 +609,6 @@ func validConfig() Config {
 		Slots:        SlotPorts{Blue: DefaultBluePort, Green: DefaultGreenPort},
 		Health:       HealthConfig{Path: DefaultHealthPath},
 		DrainTimeout: DefaultDrainTimeout,
-		Nginx:        NginxConfig{Upstream: DefaultUpstream, UpstreamFile: "/etc/nginx/conf.d/web-upstream.conf", Binary: DefaultNginxBinary},
 		StateDir:     "/var/lib/bluegreen",
 	}
 }
@@ -536,25 +621,19 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", func(*Config) {}, ""},
 		{"zero health durations take the defaults", func(c *Config) { c.Health.Interval, c.Health.Timeout, c.VerifyTimeout = 0, 0, 0 }, ""},
+		// A zero DrainTimeout built in code means the default (WithDefaults,
+		// TestWithDefaults); only the file's explicit 0s is refused, at Load
+		// (TestLoadConfigBadInput).
+		{"zero drain_timeout takes the default", func(c *Config) { c.DrainTimeout = 0 }, ""},
 		{"project name with digits, '-' and '_'", func(c *Config) { c.Project = "0shop_v2-eu" }, ""},
-		{"upstream of 63 characters", func(c *Config) { c.Nginx.Upstream = strings.Repeat("u", 63) }, ""},
-		{"container name of 63 characters", func(c *Config) {
-			c.Nginx.Network, c.Service, c.Services = "front", strings.Repeat("w", 50), []string{strings.Repeat("w", 50)}
-		}, ""},
-		{"dotted service name: each label counts", func(c *Config) {
-			name := strings.Repeat("a", 40) + "." + strings.Repeat("b", 40)
-			c.Nginx.Network, c.Service, c.Services = "front", name, []string{name}
-		}, ""},
-		{"long names without a network", func(c *Config) {
+		{"long names", func(c *Config) {
 			c.Service, c.Services = strings.Repeat("w", 100), []string{strings.Repeat("w", 100)}
 		}, ""},
-		{"two-file layout: its files name the containers", func(c *Config) {
-			c.Nginx.Network, c.SlotFiles = "front", SlotFiles{Blue: "/b.yaml", Green: "/g.yaml"}
+		{"two-file layout", func(c *Config) {
+			c.ComposeFiles = SlotComposeFiles{Blue: "/b.yaml", Green: "/g.yaml"}
 			c.Service, c.Services = strings.Repeat("w", 60), []string{strings.Repeat("w", 60)}
 		}, ""},
 
-		{"zero drain_timeout", func(c *Config) { c.DrainTimeout = 0 },
-			"drain_timeout: 0s would retire the old slot with requests in flight; leave it out for the default 30s"},
 		{"negative durations", func(c *Config) {
 			c.Health.Interval, c.Health.Timeout, c.DrainTimeout, c.VerifyTimeout = -time.Millisecond, -time.Second, -time.Minute, -time.Hour
 		}, "drain_timeout: -1m0s may not be negative; health.interval: -1ms may not be negative; health.timeout: -1s may not be negative; verify_timeout: -1h0m0s may not be negative"},
@@ -566,17 +645,8 @@ func TestValidate(t *testing.T) {
 			`project name "shop.v2": compose takes only lowercase letters, digits, '-' and '_', starting with a letter or a digit`},
 		{"project name with a newline", func(c *Config) { c.Project = "shop\nx" },
 			`project name "shop\nx": compose takes only lowercase letters, digits, '-' and '_', starting with a letter or a digit`},
-		{"upstream of 64 characters", func(c *Config) { c.Nginx.Upstream = strings.Repeat("u", 64) },
-			`nginx.upstream: "` + strings.Repeat("u", 64) + `" is 64 characters, more than 63: nginx sends it as the Host header of the requests it proxies (unless proxy_set_header Host says otherwise), so keep it to the length of a host name label`},
-		{"container name of 64 characters", func(c *Config) {
-			c.Nginx.Network, c.Service, c.Services = "front", strings.Repeat("w", 51), []string{strings.Repeat("w", 51)}
-		}, `nginx.network: the slot container name "shop-green-` + strings.Repeat("w", 51) + `-1" is too long for a DNS name (a label of 64 characters, at most 63): nginx could not look it up on the network; shorten the project name or the service name`},
-		{"container name too long with its replica number", func(c *Config) {
-			c.Nginx.Network, c.Service, c.Services, c.Replicas = "front", strings.Repeat("w", 50), []string{strings.Repeat("w", 50)}, 10
-			c.Slots.Green = 9000
-		}, `nginx.network: the slot container name "shop-green-` + strings.Repeat("w", 50) + `-10" is too long for a DNS name (a label of 64 characters, at most 63): nginx could not look it up on the network; shorten the project name or the service name`},
-		{"DEL and NEL are control characters", func(c *Config) { c.Nginx.Binary, c.Nginx.Conf = "nginx\x7f", "/etc/nginx/nginx.conf\u0085" },
-			`nginx.binary: "nginx\x7f" holds a control character; nginx.conf: "/etc/nginx/nginx.conf\u0085" holds a control character`},
+		{"DEL and NEL are control characters", func(c *Config) { c.StateDir, c.Health.Host = "/srv/state\x7f", "shop.example.com\u0085" },
+			`health.host: "shop.example.com\u0085" holds a control character; state_dir: "/srv/state\x7f" holds a control character`},
 		{"verify_url with credentials, no host", func(c *Config) { c.VerifyURL = "https://ops:s3cr3tPass@/healthz?token=s3cr3tT0ken" },
 			`verify_url: "https://ops:xxxxx@/healthz?token=xxxxx" is not an http(s) URL`},
 		{"verify_url that does not parse", func(c *Config) { c.VerifyURL = "https://ops:s3cr3t/Pass@shop.example.com:x/?token=s3cr3tT0ken" },
@@ -585,7 +655,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validConfig()
 			tc.change(&c)
-			err := c.Validate(nil)
+			err := c.Validate()
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
@@ -615,23 +685,8 @@ func TestValidateControlCharacters(t *testing.T) {
 		set func(*Config, string)
 	}{
 		{"state_dir", func(c *Config, v string) { c.StateDir = v }},
-		{"slots.blue.file", func(c *Config, v string) { c.SlotFiles = SlotFiles{Blue: v, Green: "/g.yaml"} }},
-		{"slots.green.file", func(c *Config, v string) { c.SlotFiles = SlotFiles{Blue: "/b.yaml", Green: v} }},
-		{"nginx.upstream_file", func(c *Config, v string) { c.Nginx.UpstreamFile = v }},
-		{"nginx.conf", func(c *Config, v string) { c.Nginx.Conf = v }},
-		{"nginx.prefix", func(c *Config, v string) { c.Nginx.Prefix = v }},
-		{"nginx.binary", func(c *Config, v string) { c.Nginx.Binary = v }},
-		{"nginx.live_file", func(c *Config, v string) {
-			c.Nginx.LiveFile, c.Nginx.BlueFile, c.Nginx.GreenFile = v, "/b.conf", "/g.conf"
-		}},
-		{"nginx.blue_file", func(c *Config, v string) {
-			c.Nginx.LiveFile, c.Nginx.BlueFile, c.Nginx.GreenFile = "/l.conf", v, "/g.conf"
-		}},
-		{"nginx.green_file", func(c *Config, v string) {
-			c.Nginx.LiveFile, c.Nginx.BlueFile, c.Nginx.GreenFile = "/l.conf", "/b.conf", v
-		}},
-		{"nginx.container", func(c *Config, v string) { c.Nginx.Container = v }},
-		{"nginx.network", func(c *Config, v string) { c.Nginx.Network = v }},
+		{"slots.blue.file", func(c *Config, v string) { c.ComposeFiles = SlotComposeFiles{Blue: v, Green: "/g.yaml"} }},
+		{"slots.green.file", func(c *Config, v string) { c.ComposeFiles = SlotComposeFiles{Blue: "/b.yaml", Green: v} }},
 		{"health.host", func(c *Config, v string) { c.Health.Host = v }},
 		{"health.path", func(c *Config, v string) { c.Health.Path = v }},
 		{"verify_url", func(c *Config, v string) { c.VerifyURL = v }},
@@ -646,7 +701,7 @@ func TestValidateControlCharacters(t *testing.T) {
 					value = "http://127.0.0.1/x" + ctl + "y"
 				}
 				tc.set(&c, value)
-				err := c.Validate(nil)
+				err := c.Validate()
 				if !errors.Is(err, ErrBadInput) {
 					t.Fatalf("err = %v, want ErrBadInput", err)
 				}
@@ -654,10 +709,75 @@ func TestValidateControlCharacters(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("err = %q, want it to say %q", err, want)
 				}
-				if hasControl(err.Error()) {
+				if xvalue.HasControl(err.Error()) {
 					t.Errorf("err = %q holds a raw control character", err)
 				}
 			})
 		}
+	}
+}
+
+func TestWithDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in, out Config
+	}{
+		{"zero Config", Config{}, Config{
+			Slots:         SlotPorts{Blue: 8081, Green: 8080},
+			Health:        HealthConfig{Path: "/"},
+			DrainTimeout:  30 * time.Second,
+			VerifyTimeout: 10 * time.Second,
+			StateDir:      ".bluegreen",
+			RemoveRetired: false,
+		}},
+		{"zero DrainTimeout in code", Config{
+			Project: "shop", Service: "web", Services: []string{"web"}, Port: 8000, Replicas: 1,
+			Slots: SlotPorts{Blue: 9001, Green: 9002}, Health: HealthConfig{Path: "/healthz"}, VerifyTimeout: 3 * time.Second, StateDir: "/srv/state",
+		}, Config{
+			Project: "shop", Service: "web", Services: []string{"web"}, Port: 8000, Replicas: 1,
+			Slots: SlotPorts{Blue: 9001, Green: 9002}, Health: HealthConfig{Path: "/healthz"}, VerifyTimeout: 3 * time.Second, StateDir: "/srv/state",
+			DrainTimeout: 30 * time.Second,
+		}},
+		{"set values are kept", Config{
+			Project: "shop", Service: "web", Services: []string{"web", "worker"}, Port: 8000, Replicas: 2,
+			Slots:         SlotPorts{Blue: 7001, Green: 7011},
+			Health:        HealthConfig{Path: "/healthz", Interval: time.Second, Timeout: time.Minute, HealthyThreshold: 2},
+			DrainTimeout:  5 * time.Second,
+			VerifyTimeout: 3 * time.Second,
+			RemoveRetired: true,
+			StateDir:      "/var/lib/bluegreen",
+		}, Config{
+			Project: "shop", Service: "web", Services: []string{"web", "worker"}, Port: 8000, Replicas: 2,
+			Slots:         SlotPorts{Blue: 7001, Green: 7011},
+			Health:        HealthConfig{Path: "/healthz", Interval: time.Second, Timeout: time.Minute, HealthyThreshold: 2},
+			DrainTimeout:  5 * time.Second,
+			VerifyTimeout: 3 * time.Second,
+			RemoveRetired: true,
+			StateDir:      "/var/lib/bluegreen",
+		}},
+		{"the routed service switches", Config{Service: "web", Services: []string{"worker"}}, Config{
+			Service: "web", Services: []string{"web", "worker"},
+			Slots:  SlotPorts{Blue: 8081, Green: 8080},
+			Health: HealthConfig{Path: "/"}, DrainTimeout: 30 * time.Second, VerifyTimeout: 10 * time.Second, StateDir: ".bluegreen",
+		}},
+		{"two-file layout: the slot ports come from the files", Config{ComposeFiles: SlotComposeFiles{Blue: "/b.yaml", Green: "/g.yaml"}}, Config{
+			ComposeFiles: SlotComposeFiles{Blue: "/b.yaml", Green: "/g.yaml"},
+			Health:       HealthConfig{Path: "/"}, DrainTimeout: 30 * time.Second, VerifyTimeout: 10 * time.Second, StateDir: ".bluegreen",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.in.WithDefaults()
+			if diff := cmp.Diff(tc.out, got); diff != "" {
+				t.Errorf("WithDefaults (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(got, got.WithDefaults()); diff != "" {
+				t.Errorf("WithDefaults twice differs from once (-once +twice):\n%s", diff)
+			}
+		})
+	}
+	// A Config built in code with only its names gets a valid one.
+	c := Config{Project: "shop", Service: "web", Port: 8000}.WithDefaults()
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate after WithDefaults: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/bluegreentest"
+	"github.com/bluegreen-dev/bluegreen/internal/composelabel"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 	"github.com/bluegreen-dev/bluegreen/nginxconf"
 )
@@ -23,7 +24,7 @@ import (
 func TestEngineHonoursComposeContract(t *testing.T) {
 	testutil.RequireDocker(t)
 	testutil.Image(t, "bluegreen-testapp:v1")
-	engine, err := bluegreen.NewCompose(context.Background(), "")
+	engine, err := bluegreen.NewEngine(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestEngineHonoursComposeContract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bluegreen.LabelServices(p)
+		composelabel.Services(p)
 		return p
 	})
 }
@@ -63,8 +64,8 @@ func TestNginxHonoursSwitcherContract(t *testing.T) {
 	testutil.RequireNginx(t)
 	bluegreentest.SwitcherContract(t, func(t *testing.T) bluegreen.Switcher {
 		ngx := testutil.Nginx(t)
-		return nginxconf.FromConfig(bluegreen.NginxConfig{
+		return nginxconf.Config{
 			Upstream: ngx.Upstream, UpstreamFile: ngx.UpstreamFile, Conf: ngx.Conf, Prefix: ngx.Prefix, Binary: ngx.Binary,
-		}, nil)
+		}.Switcher(nil)
 	})
 }

@@ -108,7 +108,7 @@ func newEnvFront(t *testing.T, services string, proxy func(e *env) front) *env {
 	if err := os.WriteFile(e.file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	backend, err := bluegreen.NewCompose(ctx, "")
+	backend, err := bluegreen.NewEngine(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,18 +125,16 @@ func newEnvFront(t *testing.T, services string, proxy func(e *env) front) *env {
 func (e *env) deployer(vars ...string) *bluegreen.Deployer {
 	e.t.Helper()
 	src := bluegreen.Source{Files: []string{e.file}, ProjectName: e.project, Env: vars}
-	cfg, err := bluegreen.LoadConfig(context.Background(), src)
+	p, err := bluegreen.Load(context.Background(), src)
 	if err != nil {
-		e.t.Fatalf("LoadConfig: %v", err)
+		e.t.Fatalf("Load: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(e.t.Output(), nil))
-	return &bluegreen.Deployer{
-		Compose:  e.compose,
-		Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
-		Source:   src,
-		Config:   cfg,
-		Logger:   logger,
+	sw, err := nginxconf.FromProject(p, logger)
+	if err != nil {
+		e.t.Fatalf("nginxconf.FromProject: %v", err)
 	}
+	return &bluegreen.Deployer{Project: p, Compose: e.compose, Switcher: sw, Logger: logger}
 }
 
 func (e *env) deploy(vars ...string) *bluegreen.Report {

@@ -25,10 +25,9 @@ const (
 // release starts in the idle slot, takes traffic once it answers, and the old
 // slot is retired once the requests it holds have finished.
 type Deployer struct {
-	Compose  Compose  // required: NewCompose gives compose's own service
-	Switcher Switcher // required: routes traffic, e.g. nginxconf.Switcher
-	Source   Source   // where the compose project comes from
-	Config   Config   // from LoadConfig, possibly changed by the caller
+	Project  *Project // required: from Load
+	Compose  Compose  // required: NewEngine gives compose's own service
+	Switcher Switcher // required: routes traffic; a proxy package builds it
 	// WaitLock makes a deploy wait for another deploy of the project to end
 	// (until its context ends) instead of failing at once with ErrLocked.
 	WaitLock bool
@@ -79,7 +78,7 @@ func (d *Deployer) Deploy(ctx context.Context) (*Report, error) {
 }
 
 // Rollback sends traffic back to the release before the live one. When that
-// release's containers were kept (KeepRetired), they are started again;
+// release's containers were kept (the default; see RemoveRetired), they are started again;
 // otherwise the release is deployed again from its recorded image references
 // and variables. The steps and guarantees are those of Deploy.
 func (d *Deployer) Rollback(ctx context.Context) (*Report, error) {
@@ -99,7 +98,7 @@ func (d *Deployer) Rollback(ctx context.Context) (*Report, error) {
 		}
 		if kept {
 			d.info(StepPrepare, r.To, fmt.Sprintf("release %d is kept, stopped, in %s: starting it", prev.ID, r.To))
-			name := slotProjectName(d.Config.Project, r.To)
+			name := slotProjectName(d.Project.Config.Project, r.To)
 			return release{start: func(ctx context.Context) error {
 				return d.Compose.Start(ctx, name, api.StartOptions{})
 			}}, nil
@@ -121,11 +120,11 @@ type release struct {
 type plan func(ctx context.Context, r *Report) (release, error)
 
 // rollout is the path shared by Deploy and Rollback, top-down.
-func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Report, error) {
-	r := &Report{Project: d.Config.Project, Release: Release{Kind: kind, Started: time.Now().UTC()}}
+func (d *Deployer) rollout(ctx context.Context, kind string, load plan) (*Report, error) {
+	r := &Report{Project: d.Project.Name(), Release: Release{Kind: kind, Started: time.Now().UTC()}}
 	start := time.Now()
 	defer func() { r.Elapsed = time.Since(start) }()
-	if err := d.ready(); err != nil {
+	if err := d.validate(); err != nil {
 		return r, err
 	}
 	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
@@ -136,35 +135,8 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 
 	var rel release
 	err = d.run(ctx, r, StepPrepare, None, func(ctx context.Context) error {
-		if err := d.preflightProxy(ctx); err != nil {
-			return err
-		}
-		live, err := d.liveSlot(ctx)
-		if err != nil {
-			return err
-		}
-		r.From, r.To = live, live.Other()
-		d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; %s to %s (127.0.0.1:%s%s)", r.From, kind, r.To, d.Config.slotPortSpec(r.To), replicaNote(d.Config.replicas())))
-		if err := d.stateDirWritable(); err != nil {
-			return err
-		}
-		if err := d.portsFree(ctx, r.To); err != nil {
-			return err
-		}
-		if rel, err = prepare(ctx, r); err != nil {
-			return err
-		}
-		// The release is deployable: from here on, things change.
-		r.Release.Slot = r.To
-		if err := d.ensureShared(ctx); err != nil {
-			return err
-		}
-		if rel.fresh {
-			if err := d.remove(ctx, StepPrepare, r.To); err != nil {
-				return fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
-			}
-		}
-		return d.record(r, func(*Release) {})
+		rel, err = d.prepare(ctx, r, kind, load)
+		return err
 	})
 	if err != nil {
 		return r, d.finish(r, err, nil)
@@ -206,16 +178,54 @@ func (d *Deployer) rollout(ctx context.Context, kind string, prepare plan) (*Rep
 	return r, d.finish(r, err, nil)
 }
 
+// prepare is the first step: it checks everything that can be checked
+// before anything is touched (the proxy, the live slot, the history's room,
+// the slot's ports, the release itself), and only then brings the shared
+// services up and clears the idle slot.
+func (d *Deployer) prepare(ctx context.Context, r *Report, kind string, load plan) (release, error) {
+	if err := d.preflightProxy(ctx); err != nil {
+		return release{}, err
+	}
+	live, err := d.liveSlot(ctx)
+	if err != nil {
+		return release{}, err
+	}
+	r.From, r.To = live, live.Other()
+	cfg := d.Project.Config
+	d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; %s to %s (127.0.0.1:%s%s)", r.From, kind, r.To, cfg.slotPortSpec(r.To), replicaNote(cfg.replicas())))
+	if err := d.stateDirWritable(); err != nil {
+		return release{}, err
+	}
+	if err := d.portsFree(ctx, r.To); err != nil {
+		return release{}, err
+	}
+	rel, err := load(ctx, r)
+	if err != nil {
+		return release{}, err
+	}
+	// The release is deployable: from here on, things change.
+	r.Release.Slot = r.To
+	if err := d.ensureShared(ctx); err != nil {
+		return release{}, err
+	}
+	if rel.fresh {
+		if err := d.remove(ctx, StepPrepare, r.To); err != nil {
+			return release{}, fmt.Errorf("removing leftovers of the idle slot %s: %w", r.To, err)
+		}
+	}
+	return rel, d.record(r, func(*Release) {})
+}
+
 // settle runs the steps after the switch while the new slot is watched:
 // drain, verify, and the retire of the old slot once the new one has passed
 // its probe again.
 func (d *Deployer) settle(ctx context.Context, r *Report) error {
 	w := d.watch(ctx, r.To)
-	// The drain comes first: until nginx's old workers are gone, some new
-	// requests may still reach the old routing (on a first deploy, whatever
+	// The drain comes first: until the proxy lets go of the old routing
+	// (a reloaded proxy's old workers, say), some new requests may reach it (on a first deploy, whatever
 	// the upstream file held before), and verify would see it.
 	err := d.run(ctx, r, StepDrain, r.From, w.watched(d.drain))
-	if err == nil && d.Config.VerifyURL != "" {
+	if err == nil && d.Project.Config.VerifyURL != "" {
 		err = d.run(ctx, r, StepVerify, r.To, w.watched(d.verify))
 	}
 	failed := w.stop()
@@ -234,18 +244,29 @@ func (d *Deployer) settle(ctx context.Context, r *Report) error {
 	})
 }
 
-// ready reports a Deployer that cannot run.
-func (d *Deployer) ready() error {
-	if d.Compose == nil || d.Switcher == nil {
-		return fmt.Errorf("%w: Deployer needs a Compose and a Switcher", ErrBadInput)
+// validate reports a Deployer that cannot run.
+func (d *Deployer) validate() error {
+	if d.Project == nil || d.Compose == nil || d.Switcher == nil {
+		return fmt.Errorf("%w: a Deployer needs a Project, a Compose and a Switcher", ErrBadInput)
 	}
-	return d.Config.Validate(nil)
+	// A Config changed after Load gets its defaults too.
+	d.Project.Config = d.Project.Config.WithDefaults()
+	return d.Project.Config.Validate()
+}
+
+// network is the docker network on which the proxy reaches the slots, or
+// "" when it reaches them at their ports on 127.0.0.1.
+func (d *Deployer) network() string {
+	if n, ok := d.Switcher.(Networked); ok {
+		return n.SlotNetwork()
+	}
+	return ""
 }
 
 // create loads the release into slot r.To (a recorded one when rel is not
 // nil), checks its images and returns how to bring it up.
 func (d *Deployer) create(ctx context.Context, r *Report, rel *Release) (release, error) {
-	project, vars, err := d.Source.slotProject(ctx, d.Config, r.To, rel)
+	project, vars, err := d.Project.slotProject(ctx, r.To, rel, d.network())
 	if err != nil {
 		return release{}, err
 	}
@@ -329,13 +350,13 @@ func (d *Deployer) drain(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	dctx, cancel := context.WithTimeout(ctx, d.Config.DrainTimeout)
+	dctx, cancel := context.WithTimeout(ctx, d.Project.Config.DrainTimeout)
 	defer cancel()
 	err := dr.Drain(dctx)
 	if err != nil && dctx.Err() != nil && ctx.Err() == nil {
 		d.log().Warn("drain timeout passed; retiring the old slot with requests possibly in flight",
-			"timeout", d.Config.DrainTimeout)
-		d.info(StepDrain, None, fmt.Sprintf("drain timeout (%s) passed; retiring anyway", d.Config.DrainTimeout))
+			"timeout", d.Project.Config.DrainTimeout)
+		d.info(StepDrain, None, fmt.Sprintf("drain timeout (%s) passed; retiring anyway", d.Project.Config.DrainTimeout))
 		return nil
 	}
 	return err
@@ -346,7 +367,7 @@ func (d *Deployer) drain(ctx context.Context) error {
 func (d *Deployer) retire(ctx context.Context, slot Slot) error {
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
-	if !d.Config.KeepRetired {
+	if d.Project.Config.RemoveRetired {
 		return d.remove(ctx, StepRetire, slot)
 	}
 	return d.stop(ctx, StepRetire, slot)
@@ -365,17 +386,17 @@ func (d *Deployer) discard(r *Report, slot Slot) error {
 // keptRelease reports whether slot holds containers of rel, kept stopped
 // by a retire, as many of the routed service as Replicas says.
 func (d *Deployer) keptRelease(ctx context.Context, slot Slot, rel Release) (bool, error) {
-	cs, err := d.Compose.Ps(ctx, slotProjectName(d.Config.Project, slot), api.PsOptions{All: true})
+	cs, err := d.Compose.Ps(ctx, slotProjectName(d.Project.Config.Project, slot), api.PsOptions{All: true})
 	if err != nil {
 		return false, fmt.Errorf("listing containers of %s: %w", slot, err)
 	}
 	routed := 0
 	for _, c := range cs {
-		if c.Service == d.Config.Service {
+		if c.Service == d.Project.Config.Service {
 			routed++
 		}
 	}
-	if routed != d.Config.replicas() {
+	if routed != d.Project.Config.replicas() {
 		return false, nil
 	}
 	for _, c := range cs {
@@ -388,7 +409,7 @@ func (d *Deployer) keptRelease(ctx context.Context, slot Slot, rel Release) (boo
 
 // checkImages fails with ErrBadInput when an image is neither present nor
 // pullable, before anything is created. It needs an engine that can tell
-// (NewCompose's can); others leave the check to compose's Up.
+// (NewEngine's can); others leave the check to compose's Up.
 func (d *Deployer) checkImages(ctx context.Context, p *types.Project) error {
 	ic, ok := d.Compose.(ImageChecker)
 	if !ok {
@@ -425,7 +446,7 @@ func (d *Deployer) switchUpstreams(ctx context.Context, slot Slot) error {
 }
 
 func (d *Deployer) lockPath() string {
-	return filepath.Join(d.Config.StateDir, d.Config.Project+".lock")
+	return filepath.Join(d.Project.Config.StateDir, d.Project.Config.Project+".lock")
 }
 
 // run runs one step: it emits begin and done/fail events, logs them, records
@@ -496,7 +517,7 @@ func (d *Deployer) info(step Step, slot Slot, msg string) {
 
 func (d *Deployer) emit(e Event) {
 	e.Time = time.Now()
-	e.Project = d.Config.Project
+	e.Project = d.Project.Config.Project
 	attrs := []any{"project", e.Project, "step", e.Step, "phase", e.Phase}
 	if e.Slot != None {
 		attrs = append(attrs, "slot", e.Slot)

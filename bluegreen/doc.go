@@ -3,31 +3,29 @@
 //
 // A service runs in one of two slots, Blue or Green, each a compose project
 // of its own (<project>-blue, <project>-green) whose routed service is
-// published on 127.0.0.1 at the slot's host port (one port per replica
-// from there). A release goes to the idle
-// slot; once it answers its health checks a Switcher (nginxconf.Switcher for
-// nginx) routes new traffic to it; once the requests held by the old routing
-// have finished, the old slot is removed. A release that fails before the
-// switch is removed and traffic is not touched.
+// published on 127.0.0.1 at the slot's host port (one port per replica from
+// there). A release goes to the idle slot; once it answers its health
+// checks a Switcher routes new traffic to it; once the requests held by the
+// old routing have finished, and the new slot still answers, the old slot is
+// stopped (kept for a rollback). A release that fails before the switch is
+// removed and traffic is not touched; one that fails after it sends traffic
+// back to the old slot. No step ever stops or removes the slot that the
+// proxy routes to.
 //
-// The compose lifecycle runs in-process through compose's own API:
+// The package knows no proxy: a proxy package builds the Switcher from its
+// own section of x-bluegreen. The compose lifecycle runs in-process through
+// compose's own API. A deploy of the release in ./compose.yaml:
 //
-//	src := bluegreen.Source{Files: []string{"compose.yaml"}, ProjectName: "shop"}
-//	cfg, err := bluegreen.LoadConfig(ctx, src) // reads x-bluegreen
-//	...
-//	backend, err := bluegreen.NewCompose(ctx, "") // DOCKER_HOST or the docker context
-//	...
-//	d := &bluegreen.Deployer{
-//		Compose:  backend,
-//		Switcher: nginxconf.FromConfig(cfg.Nginx, slog.Default()),
-//		Source:   src,
-//		Config:   cfg,
-//		Logger:   slog.Default(),
-//	}
+//	p, err := bluegreen.Load(ctx, bluegreen.Source{Env: []string{"IMAGE_TAG=v2"}})
+//	engine, err := bluegreen.NewEngine(ctx, "")   // DOCKER_HOST or the docker context
+//	sw, err := proxypkg.FromProject(p, slog.Default()) // the proxy package's Switcher
+//	d := &bluegreen.Deployer{Project: p, Compose: engine, Switcher: sw}
 //	report, err := d.Deploy(ctx)
 //
-// Each step (prepare, start, wait-healthy, switch, drain, retire, and cleanup
-// after a failure) is logged through log/slog and sent to Deployer.OnEvent.
-// A failed step returns a *StepError that names the step, the slot and the
-// cause; the causes wrap sentinel errors such as ErrBadInput and ErrUnhealthy.
+// Each step (prepare, start, wait-healthy, switch, drain, verify, retire,
+// and switch-back or cleanup after a failure) is logged through log/slog and
+// sent to Deployer.OnEvent. A failed step returns a *StepError that names
+// the step, the slot, the cause, and the slot the proxy routes to
+// afterwards; the causes wrap sentinel errors such as ErrBadInput and
+// ErrUnhealthy.
 package bluegreen

@@ -45,7 +45,7 @@ func freePort() int {
 // /deploy?tag=v2 deploys that release. The lock in the Deployer already
 // refuses a second deploy of the project; the mutex keeps this service's
 // own calls in order. (bluegreentest's fakes stand in for Docker and nginx
-// here; a real service passes bluegreen.NewCompose and nginxconf.FromConfig.)
+// here; a real service passes bluegreen.NewEngine and nginxconf.FromProject.)
 func Example_deployService() {
 	file, cleanup := exampleFile()
 	defer cleanup()
@@ -55,12 +55,12 @@ func Example_deployService() {
 		mu.Lock()
 		defer mu.Unlock()
 		src := bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=" + r.URL.Query().Get("tag")}}
-		cfg, err := bluegreen.LoadConfig(r.Context(), src)
+		p, err := bluegreen.Load(r.Context(), src)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		d := &bluegreen.Deployer{Compose: engine, Switcher: router, Source: src, Config: cfg}
+		d := &bluegreen.Deployer{Project: p, Compose: engine, Switcher: router}
 		report, err := d.Deploy(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
@@ -85,8 +85,8 @@ func Example_deployService() {
 		resp.Body.Close()
 		fmt.Printf("tag %q: %s\n", tag, body.String())
 	}
-	d := &bluegreen.Deployer{Compose: engine, Switcher: router}
-	d.Config, _ = bluegreen.LoadConfig(context.Background(), bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=v2"}})
+	p, _ := bluegreen.Load(context.Background(), bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=v2"}})
+	d := &bluegreen.Deployer{Project: p, Compose: engine, Switcher: router}
 	_ = d.Down(context.Background(), false)
 	// Output:
 	// tag "v1": 200 OK release 1 in blue
@@ -100,14 +100,12 @@ func ExampleDeployer_Deploy() {
 	file, cleanup := exampleFile()
 	defer cleanup()
 	ctx := context.Background()
-	src := bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=v1"}}
-	cfg, err := bluegreen.LoadConfig(ctx, src)
+	p, err := bluegreen.Load(ctx, bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=v1"}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	engine := &bluegreentest.Compose{}
-	d := &bluegreen.Deployer{Compose: engine, Switcher: &bluegreentest.Switcher{}, Source: src, Config: cfg}
+	d := &bluegreen.Deployer{Project: p, Compose: &bluegreentest.Compose{}, Switcher: &bluegreentest.Switcher{}}
 	var steps []string
 	d.OnEvent = func(e bluegreen.Event) {
 		if e.Phase == bluegreen.PhaseDone {
@@ -115,7 +113,11 @@ func ExampleDeployer_Deploy() {
 		}
 	}
 	for _, tag := range []string{"v1", "v2"} {
-		d.Source.Env = []string{"TAG=" + tag}
+		// A new release: the same file with other variables.
+		if d.Project, err = p.WithEnv(ctx, "TAG="+tag); err != nil {
+			fmt.Println(err)
+			return
+		}
 		steps = nil
 		report, err := d.Deploy(ctx)
 		if err != nil {
@@ -162,12 +164,15 @@ func ExampleSwitcher() {
 	file, cleanup := exampleFile()
 	defer cleanup()
 	ctx := context.Background()
-	src := bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=v1"}}
-	cfg, _ := bluegreen.LoadConfig(ctx, src)
 	sw := &logSwitcher{routes: map[string][]string{}}
-	d := &bluegreen.Deployer{Compose: &bluegreentest.Compose{}, Switcher: sw, Source: src, Config: cfg}
+	d := &bluegreen.Deployer{Compose: &bluegreentest.Compose{}, Switcher: sw}
 	for _, tag := range []string{"v1", "v2"} {
-		d.Source.Env = []string{"TAG=" + tag}
+		var err error
+		d.Project, err = bluegreen.Load(ctx, bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=" + tag}})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
 		if _, err := d.Deploy(ctx); err != nil {
 			fmt.Println(err)
 			return

@@ -328,20 +328,23 @@ func childDeploy() int {
 		ProjectName: os.Getenv(childProjectEnv),
 		Env:         strings.Split(os.Getenv(childVarsEnv), ","),
 	}
-	cfg, err := bluegreen.LoadConfig(ctx, src)
+	p, err := bluegreen.Load(ctx, src)
 	if err != nil {
 		fmt.Println("error", err)
 		return 2
 	}
-	engine, err := bluegreen.NewCompose(ctx, "")
+	sw, err := nginxconf.FromProject(p, nil)
+	if err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	engine, err := bluegreen.NewEngine(ctx, "")
 	if err != nil {
 		fmt.Println("error", err)
 		return 2
 	}
 	d := &bluegreen.Deployer{
-		Compose:  engine,
-		Switcher: nginxconf.FromConfig(cfg.Nginx, nil),
-		Source:   src, Config: cfg,
+		Project: p, Compose: engine, Switcher: sw,
 		OnEvent: func(ev bluegreen.Event) { fmt.Printf("%s %s\n", ev.Step, ev.Phase) },
 	}
 	if _, err := d.Deploy(ctx); err != nil {

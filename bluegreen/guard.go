@@ -39,7 +39,7 @@ func (d *Deployer) stop(ctx context.Context, step Step, slot Slot) error {
 }
 
 func (d *Deployer) takeDown(ctx context.Context, step Step, slot Slot, keep bool) error {
-	name := slotProjectName(d.Config.Project, slot)
+	name := slotProjectName(d.Project.Config.Project, slot)
 	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("listing containers of %s: %w", name, err)

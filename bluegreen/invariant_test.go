@@ -35,10 +35,13 @@ func (e *env) ids(slot bluegreen.Slot) []string {
 }
 
 // withUpstreamFile points d's nginx at another upstream file.
-func withUpstreamFile(path string) func(*bluegreen.Deployer) func() {
+func withUpstreamFile(t *testing.T, path string) func(*bluegreen.Deployer) func() {
 	return func(d *bluegreen.Deployer) func() {
-		d.Config.Nginx.UpstreamFile = path
-		d.Switcher = nginxconf.FromConfig(d.Config.Nginx, d.Logger)
+		sw, err := nginxconf.FromProject(d.Project, d.Logger, func(c *nginxconf.Config) { c.UpstreamFile = path })
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Switcher = sw
 		return nil
 	}
 }
@@ -94,9 +97,9 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		// not claim which slot takes traffic.
 		inDoubt bool
 	}{
-		{"upstream_file with a typo", nil, withUpstreamFile(filepath.Join(dir, "upstreams.conf")), "routes to no slot, yet green runs", true},
-		{"upstream_file in a missing directory", nil, withUpstreamFile(filepath.Join(dir, "conf.d", "upstream.conf")), "does not exist", true},
-		{"upstream_file not written by bluegreen", nil, withUpstreamFile(unmanaged), unmanaged, true},
+		{"upstream_file with a typo", nil, withUpstreamFile(t, filepath.Join(dir, "upstreams.conf")), "routes to no slot, yet green runs", true},
+		{"upstream_file in a missing directory", nil, withUpstreamFile(t, filepath.Join(dir, "conf.d", "upstream.conf")), "does not exist", true},
+		{"upstream_file not written by bluegreen", nil, withUpstreamFile(t, unmanaged), unmanaged, true},
 		{"image that cannot be had", []string{"IMAGE=127.0.0.1:1/missing"}, nil, "127.0.0.1:1/missing:v3 of service web is not present", false},
 		{"slot port taken", nil, func(*bluegreen.Deployer) func() {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.ports.Blue))
@@ -213,7 +216,7 @@ func TestStateDirFull(t *testing.T) {
 	stateDir := smallFS(t, 256<<10)
 	deployer := func(version string) *bluegreen.Deployer {
 		d := e.deployer("IMAGE_TAG=" + version)
-		d.Config.StateDir = stateDir
+		d.Project.Config.StateDir = stateDir
 		return d
 	}
 	if _, err := deployer("v1").Deploy(context.Background()); err != nil {
@@ -430,7 +433,7 @@ func TestUpstreamFileIsALink(t *testing.T) {
 	}
 	for _, version := range []string{"v2", "v3"} {
 		d := e.deployer("IMAGE_TAG=" + version)
-		withUpstreamFile(link)(d)
+		withUpstreamFile(t, link)(d)
 		r, err := d.Deploy(context.Background())
 		if err != nil {
 			t.Fatalf("deploy %s through the link: %v", version, err)

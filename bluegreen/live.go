@@ -52,7 +52,7 @@ func (d *Deployer) liveSlot(ctx context.Context) (Slot, error) {
 	case routed == None:
 		for _, slot := range []Slot{Blue, Green} {
 			if running[slot] > 0 && slot != leftover {
-				return None, inDoubt{fmt.Errorf("%w: the proxy routes to no slot, yet %s runs%s: is the proxy's configuration (nginx.upstream_file, --upstream-file) the one the live release was switched with? Nothing was changed",
+				return None, inDoubt{fmt.Errorf("%w: the proxy routes to no slot, yet %s runs%s: is the proxy's configuration (its file or address in x-bluegreen, or the flag that overrides it) the one the live release was switched with? Nothing was changed",
 					ErrBadInput, slot, wentLiveNote(wentLive, slot))}
 			}
 		}
@@ -86,7 +86,7 @@ func wentLiveNote(rel *Release, slot Slot) string {
 // finishInterrupted closes the history entry of a rollout whose process
 // stopped before it finished, and returns the slot the proxy routes to
 // after any repair.
-func (d *Deployer) finishInterrupted(ctx context.Context, st *State, routed Slot) (Slot, error) {
+func (d *Deployer) finishInterrupted(ctx context.Context, st *stateFile, routed Slot) (Slot, error) {
 	last := st.last()
 	reason := fmt.Sprintf("interrupted: the process running release %d stopped before it finished", last.ID)
 	d.log().Warn("the last rollout did not finish", "release", last.ID, "switching", last.Switching, "routed", routed)
@@ -146,7 +146,7 @@ func (d *Deployer) readLive(ctx context.Context) (Slot, error) {
 
 // newestLive returns the newest release that took traffic and kept it
 // (succeeded, or incomplete), or nil.
-func (s *State) newestLive() *Release {
+func (s *stateFile) newestLive() *Release {
 	for i := len(s.Releases) - 1; i >= 0; i-- {
 		if o := s.Releases[i].Outcome; o == OutcomeSucceeded || o == OutcomeIncomplete {
 			return &s.Releases[i]

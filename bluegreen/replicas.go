@@ -14,10 +14,10 @@ import (
 // routed lists the containers of the routed service in slot (stopped ones
 // too with all), in the order of their number: replica 1 first.
 func (d *Deployer) routed(ctx context.Context, slot Slot, all bool) ([]api.ContainerSummary, error) {
-	name := slotProjectName(d.Config.Project, slot)
-	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: all, Services: []string{d.Config.Service}})
+	name := slotProjectName(d.Project.Config.Project, slot)
+	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: all, Services: []string{d.Project.Config.Service}})
 	if err != nil {
-		return nil, fmt.Errorf("listing the containers of %s in %s: %w", d.Config.Service, name, err)
+		return nil, fmt.Errorf("listing the containers of %s in %s: %w", d.Project.Config.Service, name, err)
 	}
 	slices.SortStableFunc(cs, func(a, b api.ContainerSummary) int {
 		return cmp.Or(cmp.Compare(containerNumber(a), containerNumber(b)), cmp.Compare(a.Name, b.Name))
@@ -37,7 +37,7 @@ func containerNumber(c api.ContainerSummary) int {
 func (d *Deployer) hostAddr(c api.ContainerSummary) (string, error) {
 	port := d.hostPort(c)
 	if port == 0 {
-		return "", fmt.Errorf("container %s does not publish port %d on the host", c.Name, d.Config.Port)
+		return "", fmt.Errorf("container %s does not publish port %d on the host", c.Name, d.Project.Config.Port)
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
@@ -45,7 +45,7 @@ func (d *Deployer) hostAddr(c api.ContainerSummary) (string, error) {
 // hostPort is the host port that publishes c's routed port, or 0.
 func (d *Deployer) hostPort(c api.ContainerSummary) int {
 	for _, p := range c.Publishers {
-		if p.TargetPort == d.Config.Port && p.PublishedPort != 0 && (p.Protocol == "" || p.Protocol == "tcp") {
+		if p.TargetPort == d.Project.Config.Port && p.PublishedPort != 0 && (p.Protocol == "" || p.Protocol == "tcp") {
 			return p.PublishedPort
 		}
 	}
@@ -61,12 +61,12 @@ func (d *Deployer) upstreams(ctx context.Context, slot Slot) ([]string, error) {
 		return nil, err
 	}
 	if len(cs) == 0 {
-		return nil, fmt.Errorf("no running container of %s in %s", d.Config.Service, slot)
+		return nil, fmt.Errorf("no running container of %s in %s", d.Project.Config.Service, slot)
 	}
 	addrs := make([]string, 0, len(cs))
 	for _, c := range cs {
-		addr := net.JoinHostPort(c.Name, strconv.Itoa(d.Config.Port))
-		if d.Config.Nginx.Network == "" {
+		addr := net.JoinHostPort(c.Name, strconv.Itoa(d.Project.Config.Port))
+		if d.network() == "" {
 			if addr, err = d.hostAddr(c); err != nil {
 				return nil, err
 			}

@@ -14,7 +14,7 @@ import (
 // change alone, and recreates one whose configuration changed; each change
 // is reported.
 func (d *Deployer) ensureShared(ctx context.Context) error {
-	base, err := d.Source.baseProject(ctx, d.Config)
+	base, err := d.Project.baseProject(ctx)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (d *Deployer) ensureShared(ctx context.Context) error {
 	}
 	// Wait for them ourselves, at the health interval: compose's own wait
 	// polls every 500 ms, and its timeout can pass silently.
-	_, err = health.Wait(ctx, health.Policy{Interval: d.Config.Health.Interval, Timeout: d.Config.Health.Timeout, HealthyThreshold: 1},
+	_, err = health.Wait(ctx, health.Policy{Interval: d.Project.Config.Health.Interval, Timeout: d.Project.Config.Health.Timeout, HealthyThreshold: 1},
 		health.CheckerFunc(func(ctx context.Context) error { return d.sharedReady(ctx, base.Name) }))
 	if err != nil {
 		return fmt.Errorf("shared services not ready: %w", err)
@@ -67,11 +67,8 @@ func (d *Deployer) sharedReady(ctx context.Context, project string) error {
 		return fmt.Errorf("listing shared services: %w", err)
 	}
 	for _, c := range cs {
-		switch {
-		case c.State == "exited" || c.State == "dead" || c.Health == "unhealthy":
-			return health.Permanent(fmt.Errorf("shared service %s is %s %s", c.Service, c.State, c.Health))
-		case c.State != "running" || c.Health == "starting":
-			return fmt.Errorf("shared service %s is %s %s", c.Service, c.State, c.Health)
+		if err := containerRunning(c); err != nil {
+			return fmt.Errorf("shared service %s: %w", c.Service, err)
 		}
 	}
 	return nil
@@ -94,7 +91,7 @@ func (d *Deployer) containerIDs(ctx context.Context, project string) (map[string
 // Named volumes stay unless volumes is true. The upstream file stays as it
 // is: point the proxy elsewhere first.
 func (d *Deployer) Down(ctx context.Context, volumes bool) error {
-	if err := d.ready(); err != nil {
+	if err := d.validate(); err != nil {
 		return err
 	}
 	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
@@ -105,7 +102,7 @@ func (d *Deployer) Down(ctx context.Context, volumes bool) error {
 	// The one removal that does not pass the guard: taking the whole
 	// project down is what was asked.
 	for _, slot := range []Slot{Blue, Green} {
-		name := slotProjectName(d.Config.Project, slot)
+		name := slotProjectName(d.Project.Config.Project, slot)
 		ids, err := d.containerIDs(ctx, name)
 		if err != nil {
 			return err
@@ -117,7 +114,7 @@ func (d *Deployer) Down(ctx context.Context, volumes bool) error {
 			return fmt.Errorf("compose down %s: %w", name, err)
 		}
 	}
-	base, err := d.Source.baseProject(ctx, d.Config)
+	base, err := d.Project.baseProject(ctx)
 	if err != nil {
 		return err
 	}

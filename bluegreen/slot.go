@@ -44,5 +44,14 @@ func ParseSlot(s string) (Slot, error) {
 	case "", "none":
 		return None, nil
 	}
-	return None, fmt.Errorf("unknown slot %q: want blue or green", s)
+	return None, fmt.Errorf("%w: unknown slot %q: want blue or green", ErrBadInput, s)
+}
+
+// Validate fails, wrapping ErrBadInput, unless s is Blue or Green: the
+// slots that traffic can go to.
+func (s Slot) Validate() error {
+	if s != Blue && s != Green {
+		return fmt.Errorf("%w: slot %q: want blue or green", ErrBadInput, string(s))
+	}
+	return nil
 }

@@ -2,7 +2,9 @@ package bluegreen
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,7 +14,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/docker/compose/v2/pkg/api"
+
+	"github.com/bluegreen-dev/bluegreen/internal/composelabel"
 )
 
 // Source says where a compose project comes from, as compose's own -f, -p,
@@ -34,34 +37,84 @@ type Source struct {
 	EnvFiles []string
 }
 
-// LoadConfig loads the project once, without starting anything, and reads
-// its x-bluegreen section. Each edit then changes the result before it is
-// validated against the project, so that command-line flags can override the
-// file. Errors wrap ErrBadInput.
-func LoadConfig(ctx context.Context, src Source, edits ...func(*Config)) (Config, error) {
-	p, _, err := src.load(ctx, src.ProjectName)
+// Project is a compose project loaded for blue/green deploys: the compose
+// file parsed once, the core of its x-bluegreen section decoded, defaulted
+// and validated as Config, and the proxies' sections kept as they are for
+// the proxy packages, which read their own. A deploy
+// derives the base and slot projects from that one parse. Load gives one;
+// a new release is a new Load, or WithEnv.
+type Project struct {
+	// Config is the core of x-bluegreen, as Load validated it.
+	Config Config
+
+	source   Source
+	edits    []func(*Config)
+	parsed   *types.Project
+	vars     map[string]string
+	sections map[string]json.RawMessage
+}
+
+// Load loads the compose project once, without starting anything, and
+// reads its x-bluegreen section. Each edit then changes the Config before
+// its defaults are applied and it is validated against the project, so
+// that command-line flags can override the file. Errors wrap ErrBadInput.
+func Load(ctx context.Context, src Source, edits ...func(*Config)) (*Project, error) {
+	parsed, vars, err := src.load(ctx, src.ProjectName)
 	if err != nil {
-		return Config{}, err
+		return nil, err
 	}
-	cfg, err := configFromProject(p, edits)
+	cfg, sections, err := decodeConfig(parsed, edits)
 	if err != nil {
-		return Config{}, err
+		return nil, err
 	}
-	if cfg.SlotFiles != (SlotFiles{}) {
+	p := &Project{Config: cfg, source: src, edits: edits, parsed: parsed, vars: vars, sections: sections}
+	if cfg.ComposeFiles == (SlotComposeFiles{}) {
+		err = cfg.validate(parsed)
+	} else if err = src.slotFilePorts(ctx, &p.Config); err == nil {
 		// The switching services live in the slots' files, checked there.
-		if err := src.slotFilePorts(ctx, &cfg); err != nil {
-			return Config{}, err
-		}
-		p = nil
+		err = p.Config.validate(nil)
 	}
-	return cfg, cfg.Validate(p)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// WithEnv loads the project again with more KEY=VALUE variables, which win
+// over those it was loaded with: the way to deploy a new release (a new
+// image tag) from the same file.
+func (p *Project) WithEnv(ctx context.Context, env ...string) (*Project, error) {
+	src := p.source
+	src.Env = append(slices.Clone(src.Env), env...)
+	return Load(ctx, src, p.edits...)
+}
+
+// Source is where the project was loaded from.
+func (p *Project) Source() Source { return p.source }
+
+// Name is the base project name: the slots run as Name-blue and Name-green.
+func (p *Project) Name() string { return p.Config.Project }
+
+// Dir is the project's directory: relative paths of x-bluegreen are
+// relative to it.
+func (p *Project) Dir() string { return p.parsed.WorkingDir }
+
+// Section returns a section of x-bluegreen that the core does not own (a
+// proxy's, registered with RegisterSection) as JSON, or nil when the file has
+// none. Values may be strings where numbers are meant: compose interpolates
+// extensions into strings.
+func (p *Project) Section(key string) json.RawMessage { return p.sections[key] }
+
+// Sections lists the keys of the sections that Section returns, sorted.
+func (p *Project) Sections() []string {
+	return slices.Sorted(maps.Keys(p.sections))
 }
 
 // slotFilePorts reads, in the two-file layout, each slot's port from its
 // own file: the host port its routed service publishes for Config.Port.
 func (src Source) slotFilePorts(ctx context.Context, cfg *Config) error {
 	for _, slot := range []Slot{Blue, Green} {
-		file := cfg.SlotFiles.File(slot)
+		file := cfg.ComposeFiles.File(slot)
 		if file == "" {
 			return fmt.Errorf("%w: slots.%s: no file, while the other slot has one: give both", ErrBadInput, slot)
 		}
@@ -203,44 +256,54 @@ func describeFiles(files []string) string {
 	return strings.Join(files, ", ")
 }
 
-// slotProject loads the switching services as the project <project>-<slot>,
-// with no fixed container names (they would collide between slots) and the
-// routed service's port published on 127.0.0.1:<slot port> (a range of
-// Replicas ports when more than one), as many containers of it as Replicas
-// says. They join the base project's networks and volumes, so they reach
-// the shared services by name as before; their depends_on on shared
-// services is met by the base project, which is up first.
+// slotProject derives the switching services as the project
+// <project>-<slot>, with no fixed container names (they would collide
+// between slots) and the routed service's port published on
+// 127.0.0.1:<slot port> (a range of Replicas ports when more than one), as
+// many containers of it as Replicas says. They join the base project's
+// networks and volumes, so they reach the shared services by name as
+// before; their depends_on on shared services is met by the base project,
+// which is up first. With network, the routed service also joins that
+// docker network, where the proxy reaches it by name.
 //
-// A release recorded earlier (rel not nil) is loaded with its variables and
-// its image references, so that it runs again as it ran then.
-func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *Release) (*types.Project, map[string]string, error) {
-	if rel != nil {
-		for k, v := range rel.Env {
-			src.Env = append(src.Env, k+"="+v)
+// It comes from the one parse, except for a release recorded earlier (rel
+// not nil), loaded again with its variables and image references so that
+// it runs again as it ran then, and for the two-file layout, where the
+// slot is its own file.
+func (p *Project) slotProject(ctx context.Context, slot Slot, rel *Release, network string) (*types.Project, map[string]string, error) {
+	cfg := p.Config
+	ownFile := cfg.ComposeFiles.File(slot)
+	sp, vars, err := p.parsed, p.vars, error(nil)
+	if rel != nil || ownFile != "" {
+		src := p.source
+		if rel != nil {
+			for k, v := range rel.Env {
+				src.Env = append(src.Env, k+"="+v)
+			}
 		}
+		if ownFile != "" {
+			src.Files = []string{ownFile}
+		}
+		// Loaded under the base name, networks and volumes are named as
+		// the base project creates them.
+		sp, vars, err = src.load(ctx, cfg.Project)
+	} else {
+		sp, err = copyProject(sp)
 	}
-	// The two-file layout loads the slot from its own file, as written.
-	ownFile := cfg.SlotFiles.File(slot)
-	if ownFile != "" {
-		src.Files = []string{ownFile}
-	}
-	// Loaded under the base name, networks and volumes are named as the
-	// base project creates them; then the project takes the slot's name.
-	p, vars, err := src.load(ctx, cfg.Project)
 	if err != nil {
 		return nil, nil, err
 	}
-	keepServices(p, func(name string) bool { return slices.Contains(cfg.Services, name) })
-	for key, n := range p.Networks {
+	keepServices(sp, func(name string) bool { return slices.Contains(cfg.Services, name) })
+	for key, n := range sp.Networks {
 		n.External = true
-		p.Networks[key] = n
+		sp.Networks[key] = n
 	}
-	for key, v := range p.Volumes {
+	for key, v := range sp.Volumes {
 		v.External = true
-		p.Volumes[key] = v
+		sp.Volumes[key] = v
 	}
-	p.Name = slotProjectName(cfg.Project, slot)
-	for name, svc := range p.Services {
+	sp.Name = slotProjectName(cfg.Project, slot)
+	for name, svc := range sp.Services {
 		if ownFile == "" {
 			svc.ContainerName = ""
 			if name == cfg.Service {
@@ -251,13 +314,18 @@ func (src Source) slotProject(ctx context.Context, cfg Config, slot Slot, rel *R
 		if image, ok := rel.image(name); ok {
 			svc.Image = image
 		}
-		p.Services[name] = svc
+		sp.Services[name] = svc
 	}
-	if cfg.Nginx.Network != "" {
-		joinNetwork(p, cfg.Project, cfg.Service, cfg.Nginx.Network)
+	if network != "" {
+		joinNetwork(sp, cfg.Project, cfg.Service, network)
 	}
-	LabelServices(p)
-	return p, vars, nil
+	composelabel.Services(sp)
+	return sp, vars, nil
+}
+
+// copyProject returns a deep copy of p, which a deploy may change.
+func copyProject(p *types.Project) (*types.Project, error) {
+	return p.WithServicesTransform(func(_ string, s types.ServiceConfig) (types.ServiceConfig, error) { return s, nil })
 }
 
 // proxyNetwork is the key, in a slot project, of the network that the proxy
@@ -280,38 +348,39 @@ func joinNetwork(p *types.Project, base, service, name string) {
 	p.Services[service] = svc
 }
 
-// baseProject loads the shared services (those that do not switch) as the
-// project <project>, which also owns the networks and named volumes.
-func (src Source) baseProject(ctx context.Context, cfg Config) (*types.Project, error) {
-	p, _, err := src.load(ctx, cfg.Project)
+// baseProject derives the shared services (those that do not switch) as
+// the project <project>, which also owns the networks and named volumes.
+func (p *Project) baseProject(ctx context.Context) (*types.Project, error) {
+	cfg := p.Config
+	base, err := copyProject(p.parsed)
 	if err != nil {
 		return nil, err
 	}
-	keepServices(p, func(name string) bool { return !slices.Contains(cfg.Services, name) })
-	LabelServices(p)
+	keepServices(base, func(name string) bool { return !slices.Contains(cfg.Services, name) })
+	composelabel.Services(base)
 	// In the two-file layout, the slots' files declare networks and volumes
 	// of their own: the base project owns them too.
 	for _, slot := range []Slot{Blue, Green} {
-		file := cfg.SlotFiles.File(slot)
+		file := cfg.ComposeFiles.File(slot)
 		if file == "" {
 			continue
 		}
-		sp, err := src.loadFile(ctx, file, cfg.Project)
+		sp, err := p.source.loadFile(ctx, file, cfg.Project)
 		if err != nil {
 			return nil, err
 		}
 		for key, n := range sp.Networks {
-			if _, ok := p.Networks[key]; !ok {
-				p.Networks = withEntry(p.Networks, key, n)
+			if _, ok := base.Networks[key]; !ok {
+				base.Networks = withEntry(base.Networks, key, n)
 			}
 		}
 		for key, v := range sp.Volumes {
-			if _, ok := p.Volumes[key]; !ok {
-				p.Volumes = withEntry(p.Volumes, key, v)
+			if _, ok := base.Volumes[key]; !ok {
+				base.Volumes = withEntry(base.Volumes, key, v)
 			}
 		}
 	}
-	return p, nil
+	return base, nil
 }
 
 // withEntry sets m[key] = v, making m when it is nil.
@@ -336,24 +405,6 @@ func keepServices(p *types.Project, keep func(name string) bool) {
 			if !keep(dep) {
 				delete(svc.DependsOn, dep)
 			}
-		}
-		p.Services[name] = svc
-	}
-}
-
-// LabelServices labels every service of p as the compose CLI does: compose's
-// Go API (pkg/compose) does not, and without the labels it finds none of its
-// containers. The Deployer does it for its projects; call it for a project
-// of your own that you hand to the compose API.
-func LabelServices(p *types.Project) {
-	for name, svc := range p.Services {
-		svc.CustomLabels = map[string]string{
-			api.ProjectLabel:     p.Name,
-			api.ServiceLabel:     name,
-			api.VersionLabel:     api.ComposeVersion,
-			api.WorkingDirLabel:  p.WorkingDir,
-			api.ConfigFilesLabel: strings.Join(p.ComposeFiles, ","),
-			api.OneoffLabel:      "False",
 		}
 		p.Services[name] = svc
 	}

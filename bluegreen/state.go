@@ -39,7 +39,7 @@ type Release struct {
 	Reason   string            `json:"reason,omitempty"`
 	// Switching is true from just before the switch until its result is
 	// known: a crash in between leaves it set, and the next deploy first
-	// makes nginx and the upstream file agree again.
+	// makes the proxy route to a slot that answers again.
 	Switching bool `json:"switching,omitempty"`
 }
 
@@ -52,14 +52,14 @@ func (r *Release) image(service string) (string, bool) {
 	return img, ok && img != ""
 }
 
-// State is what the state file holds.
-type State struct {
+// stateFile is what the state file holds.
+type stateFile struct {
 	Project  string    `json:"project"`
 	Releases []Release `json:"releases"` // oldest first
 }
 
 // last returns the newest release, or nil.
-func (s *State) last() *Release {
+func (s *stateFile) last() *Release {
 	if len(s.Releases) == 0 {
 		return nil
 	}
@@ -67,7 +67,7 @@ func (s *State) last() *Release {
 }
 
 // begin appends a running release and returns it.
-func (s *State) begin(r Release) *Release {
+func (s *stateFile) begin(r Release) *Release {
 	r.ID = 1
 	if last := s.last(); last != nil {
 		r.ID = last.ID + 1
@@ -84,7 +84,7 @@ func (s *State) begin(r Release) *Release {
 // that took traffic and kept it (succeeded, or incomplete: live although its
 // old slot was not retired), before the newest such release. A rollback goes
 // back to it; a second rollback therefore goes forward again.
-func (s *State) previousGood() (Release, bool) {
+func (s *stateFile) previousGood() (Release, bool) {
 	seen := false
 	for i := len(s.Releases) - 1; i >= 0; i-- {
 		if o := s.Releases[i].Outcome; o != OutcomeSucceeded && o != OutcomeIncomplete {
@@ -100,7 +100,7 @@ func (s *State) previousGood() (Release, bool) {
 
 // newestIn returns the newest release that took traffic in slot, without
 // its variables, or nil.
-func (s *State) newestIn(slot Slot) *Release {
+func (s *stateFile) newestIn(slot Slot) *Release {
 	for i := len(s.Releases) - 1; i >= 0; i-- {
 		r := s.Releases[i]
 		if r.Slot == slot && (r.Outcome == OutcomeSucceeded || r.Outcome == OutcomeIncomplete) {
@@ -122,8 +122,8 @@ var ErrState = errors.New("the state file cannot be used")
 // readState reads the state file of project; a missing file is an empty
 // state. A file that is empty, not JSON, or another project's is refused
 // with ErrState.
-func readState(path, project string) (State, error) {
-	st := State{Project: project}
+func readState(path, project string) (stateFile, error) {
+	st := stateFile{Project: project}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -131,8 +131,8 @@ func readState(path, project string) (State, error) {
 	if err != nil {
 		return st, fmt.Errorf("reading the history: %w", err)
 	}
-	refuse := func(problem string, args ...any) (State, error) {
-		return State{Project: project}, fmt.Errorf("%w: %s %s; %s", ErrState, path, fmt.Sprintf(problem, args...), moveAside(path))
+	refuse := func(problem string, args ...any) (stateFile, error) {
+		return stateFile{Project: project}, fmt.Errorf("%w: %s %s; %s", ErrState, path, fmt.Sprintf(problem, args...), moveAside(path))
 	}
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 {
@@ -143,7 +143,7 @@ func readState(path, project string) (State, error) {
 	}
 	var file struct {
 		Project *string `json:"project"`
-		State
+		stateFile
 	}
 	if err := json.Unmarshal(b, &file); err != nil {
 		return refuse("is not valid JSON, truncated or corrupt (%v)", err)
@@ -153,8 +153,8 @@ func readState(path, project string) (State, error) {
 	if file.Project != nil && *file.Project != "" && *file.Project != project {
 		return refuse("holds the history of project %q, not of %q", *file.Project, project)
 	}
-	file.State.Project = project
-	return file.State, nil
+	file.stateFile.Project = project
+	return file.stateFile, nil
 }
 
 // moveAside says how to recover from a state file that cannot be used, and
@@ -168,7 +168,7 @@ func moveAside(path string) string {
 // writeState replaces the state file atomically: a temporary file in the
 // same directory, fsync, rename, fsync of the directory. It is readable by
 // its owner only, since it records the variables that interpolate the file.
-func writeState(path string, st State) error {
+func writeState(path string, st stateFile) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
@@ -213,11 +213,11 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 }
 
 func (d *Deployer) statePath() string {
-	return filepath.Join(d.Config.StateDir, d.Config.Project+".json")
+	return filepath.Join(d.Project.Config.StateDir, d.Project.Config.Project+".json")
 }
 
-func (d *Deployer) readState() (State, error) {
-	return readState(d.statePath(), d.Config.Project)
+func (d *Deployer) readState() (stateFile, error) {
+	return readState(d.statePath(), d.Project.Config.Project)
 }
 
 // History returns the recorded releases of the project, oldest first.
@@ -246,7 +246,7 @@ func (d *Deployer) record(r *Report, change func(*Release)) error {
 }
 
 // find returns the release with id, or nil.
-func (s *State) find(id int) *Release {
+func (s *stateFile) find(id int) *Release {
 	for i := range s.Releases {
 		if id != 0 && s.Releases[i].ID == id {
 			return &s.Releases[i]

@@ -24,8 +24,8 @@ func at(hour, minute int) time.Time {
 }
 
 // sampleState is a history with one release of each kind of outcome.
-func sampleState() State {
-	return State{
+func sampleState() stateFile {
+	return stateFile{
 		Project: "shop",
 		Releases: []Release{
 			{
@@ -74,7 +74,7 @@ func TestStateReadMissingFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("readState of a missing file: %v", err)
 	}
-	if diff := cmp.Diff(State{Project: "shop"}, st); diff != "" {
+	if diff := cmp.Diff(stateFile{Project: "shop"}, st); diff != "" {
 		t.Errorf("state of a missing file (-want +got):\n%s", diff)
 	}
 }
@@ -145,7 +145,7 @@ func TestStateReadRefused(t *testing.T) {
 			if err.Error() != want {
 				t.Errorf("err =\n %s\nwant\n %s", err, want)
 			}
-			if diff := cmp.Diff(State{Project: "shop"}, st); diff != "" {
+			if diff := cmp.Diff(stateFile{Project: "shop"}, st); diff != "" {
 				t.Errorf("state returned with the error (-want +got):\n%s", diff)
 			}
 			b, err := os.ReadFile(path)
@@ -174,7 +174,7 @@ func TestStateReadWithoutProject(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", content, err)
 		}
-		want := State{Project: "shop", Releases: []Release{{ID: 1, Kind: "deploy", Slot: Blue, Outcome: OutcomeSucceeded}}}
+		want := stateFile{Project: "shop", Releases: []Release{{ID: 1, Kind: "deploy", Slot: Blue, Outcome: OutcomeSucceeded}}}
 		if diff := cmp.Diff(want, st); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", content, diff)
 		}
@@ -241,7 +241,7 @@ func TestStateWriteReplacesTheFile(t *testing.T) {
 	}
 	defer reader.Close()
 
-	small := State{Project: "shop", Releases: old.Releases[:1]}
+	small := stateFile{Project: "shop", Releases: old.Releases[:1]}
 	if err := writeState(path, small); err != nil {
 		t.Fatalf("writeState over an existing file: %v", err)
 	}
@@ -257,7 +257,7 @@ func TestStateWriteReplacesTheFile(t *testing.T) {
 	if diff := cmp.Diff(string(wantBytes)+"\n", string(gotBytes)); diff != "" {
 		t.Errorf("state file after the second write (-want +got):\n%s", diff)
 	}
-	var oldRead State
+	var oldRead stateFile
 	if err := json.NewDecoder(reader).Decode(&oldRead); err != nil {
 		t.Fatalf("the file opened before the write: %v", err)
 	}
@@ -283,7 +283,7 @@ func TestStateWriteIsAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "shop.json")
 	a := sampleState()
-	b := State{Project: "shop", Releases: a.Releases[:1]}
+	b := stateFile{Project: "shop", Releases: a.Releases[:1]}
 	if err := writeState(path, a); err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestWriteFileAtomicFailureLeavesNothing(t *testing.T) {
 }
 
 func TestStateBegin(t *testing.T) {
-	var st State
+	var st stateFile
 	// The caller's ID and outcome do not count: begin assigns them.
 	r := st.begin(Release{ID: 7, Kind: "deploy", Slot: Blue, Images: map[string]string{"web": "shop:v1"}, Started: at(9, 0), Outcome: OutcomeSucceeded})
 	want := Release{ID: 1, Kind: "deploy", Slot: Blue, Images: map[string]string{"web": "shop:v1"}, Started: at(9, 0), Outcome: OutcomeRunning}
@@ -407,7 +407,7 @@ func TestStateBegin(t *testing.T) {
 }
 
 func TestStateBeginCapsTheHistory(t *testing.T) {
-	var st State
+	var st stateFile
 	total := historyLimit + 5
 	for i := 1; i <= total; i++ {
 		r := st.begin(Release{Kind: "deploy", Reason: fmt.Sprint(i)})
@@ -468,7 +468,7 @@ func TestStateFind(t *testing.T) {
 }
 
 func TestStateLast(t *testing.T) {
-	var st State
+	var st stateFile
 	if r := st.last(); r != nil {
 		t.Errorf("last of an empty history = %+v, want nil", r)
 	}
@@ -504,7 +504,7 @@ func TestStatePreviousGood(t *testing.T) {
 		{"failures around", []Release{rel(1, "deploy", OutcomeFailed), ok(2), rel(3, "deploy", OutcomeFailed), rel(4, "deploy", OutcomeIncomplete), ok(5), rel(6, "deploy", OutcomeRunning)}, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := State{Project: "shop", Releases: tc.releases}
+			st := stateFile{Project: "shop", Releases: tc.releases}
 			byID := func(id int) (Release, bool) {
 				i := slices.IndexFunc(tc.releases, func(r Release) bool { return r.ID == id })
 				if i < 0 {
@@ -534,7 +534,7 @@ func TestStatePreviousGood(t *testing.T) {
 
 func TestRecord(t *testing.T) {
 	dir := t.TempDir()
-	d := &Deployer{Config: Config{Project: "shop", StateDir: dir}}
+	d := &Deployer{Project: &Project{Config: Config{Project: "shop", StateDir: dir}}}
 	r := &Report{Project: "shop", Release: Release{
 		Kind: "deploy", Slot: Blue, Images: map[string]string{"web": "shop:v1"},
 		Env: map[string]string{"TAG": "v1"}, Started: at(9, 0),
@@ -603,7 +603,7 @@ func wantHistory(t *testing.T, d *Deployer, want []Release) {
 
 func TestRecordContinuesAnExistingHistory(t *testing.T) {
 	dir := t.TempDir()
-	d := &Deployer{Config: Config{Project: "shop", StateDir: dir}}
+	d := &Deployer{Project: &Project{Config: Config{Project: "shop", StateDir: dir}}}
 	old := sampleState()
 	if err := writeState(d.statePath(), old); err != nil {
 		t.Fatal(err)
@@ -620,7 +620,7 @@ func TestRecordContinuesAnExistingHistory(t *testing.T) {
 
 func TestRecordKeepsACorruptHistory(t *testing.T) {
 	dir := t.TempDir()
-	d := &Deployer{Config: Config{Project: "shop", StateDir: dir}}
+	d := &Deployer{Project: &Project{Config: Config{Project: "shop", StateDir: dir}}}
 	corrupt := []byte(`{"project": "shop", "releases": [{"id": 1,`)
 	if err := os.WriteFile(d.statePath(), corrupt, 0o600); err != nil {
 		t.Fatal(err)
@@ -647,7 +647,7 @@ func TestRecordRefusesAnotherProjectsHistory(t *testing.T) {
 	dir := t.TempDir()
 	blog := sampleState()
 	blog.Project = "blog"
-	d := &Deployer{Config: Config{Project: "shop", StateDir: dir}}
+	d := &Deployer{Project: &Project{Config: Config{Project: "shop", StateDir: dir}}}
 	if err := writeState(d.statePath(), blog); err != nil {
 		t.Fatal(err)
 	}
@@ -680,7 +680,7 @@ func TestHistoryEmpty(t *testing.T) {
 		{"no state directory", func(t *testing.T) string { return filepath.Join(t.TempDir(), "missing") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &Deployer{Config: Config{Project: "shop", StateDir: tc.dir(t)}}
+			d := &Deployer{Project: &Project{Config: Config{Project: "shop", StateDir: tc.dir(t)}}}
 			wantHistory(t, d, nil)
 		})
 	}
@@ -688,8 +688,8 @@ func TestHistoryEmpty(t *testing.T) {
 
 func TestHistoryIsPerProject(t *testing.T) {
 	dir := t.TempDir()
-	shop := &Deployer{Config: Config{Project: "shop", StateDir: dir}}
-	blog := &Deployer{Config: Config{Project: "blog", StateDir: dir}}
+	shop := &Deployer{Project: &Project{Config: Config{Project: "shop", StateDir: dir}}}
+	blog := &Deployer{Project: &Project{Config: Config{Project: "blog", StateDir: dir}}}
 	if err := shop.record(&Report{Release: Release{Kind: "deploy", Slot: Blue}}, func(*Release) {}); err != nil {
 		t.Fatal(err)
 	}
@@ -737,7 +737,7 @@ func TestStateRefusedStatusStillSaysWhatRuns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := validConfig()
 			cfg.StateDir = t.TempDir()
-			d := &Deployer{Compose: statusCompose{}, Switcher: statusSwitcher{}, Config: cfg}
+			d := &Deployer{Compose: statusCompose{}, Switcher: statusSwitcher{}, Project: &Project{Config: cfg}}
 			if tc.content != "" {
 				if err := os.WriteFile(d.statePath(), []byte(tc.content), 0o600); err != nil {
 					t.Fatal(err)

@@ -58,24 +58,24 @@ type ContainerStatus struct {
 // nothing. A history that cannot be read does not fail it: what runs comes
 // from the proxy and the engine, and the reason is in HistoryError.
 func (d *Deployer) Status(ctx context.Context) (*Status, error) {
-	if err := d.ready(); err != nil {
+	if err := d.validate(); err != nil {
 		return nil, err
 	}
 	live, err := d.Switcher.Active(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the live slot: %w", err)
 	}
-	st := &Status{Project: d.Config.Project, Active: live}
+	st := &Status{Project: d.Project.Config.Project, Active: live}
 	for _, slot := range []Slot{Blue, Green} {
-		cs, err := d.containers(ctx, slotProjectName(d.Config.Project, slot))
+		cs, err := d.containers(ctx, slotProjectName(d.Project.Config.Project, slot))
 		if err != nil {
 			return nil, err
 		}
 		st.Slots = append(st.Slots, SlotStatus{
-			Slot: slot, Port: d.Config.Slots.Port(slot), Replicas: d.Config.replicas(), Live: slot == live, Containers: cs,
+			Slot: slot, Port: d.Project.Config.Slots.Port(slot), Replicas: d.Project.Config.replicas(), Live: slot == live, Containers: cs,
 		})
 	}
-	if st.Shared, err = d.containers(ctx, d.Config.Project); err != nil {
+	if st.Shared, err = d.containers(ctx, d.Project.Config.Project); err != nil {
 		return nil, err
 	}
 	state, err := d.readState()
@@ -105,7 +105,7 @@ func (d *Deployer) containers(ctx context.Context, project string) ([]ContainerS
 			Name: c.Name, Service: c.Service, Image: c.Image,
 			State: c.State, Health: c.Health, ExitCode: c.ExitCode,
 		}
-		if c.Service == d.Config.Service {
+		if c.Service == d.Project.Config.Service {
 			st.Port = d.hostPort(c)
 		}
 		out = append(out, st)
@@ -120,8 +120,8 @@ func (d *Deployer) tailLogs(slot Slot, index, n int) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	var lc lineCollector
-	err := d.Compose.Logs(ctx, slotProjectName(d.Config.Project, slot), &lc, api.LogOptions{
-		Services: []string{d.Config.Service},
+	err := d.Compose.Logs(ctx, slotProjectName(d.Project.Config.Project, slot), &lc, api.LogOptions{
+		Services: []string{d.Project.Config.Service},
 		Index:    index,
 		Tail:     fmt.Sprint(n),
 	})

@@ -10,14 +10,14 @@ import (
 // health checks, and waits for the requests held by the old routing. It
 // starts, stops and removes nothing, and records the switch in the history.
 func (d *Deployer) SwitchTo(ctx context.Context, slot Slot) (*Report, error) {
-	r := &Report{Project: d.Config.Project, Release: Release{Kind: "switch", Started: time.Now().UTC(), Slot: slot}}
+	r := &Report{Project: d.Project.Name(), Release: Release{Kind: "switch", Started: time.Now().UTC(), Slot: slot}}
 	start := time.Now()
 	defer func() { r.Elapsed = time.Since(start) }()
-	if err := d.ready(); err != nil {
+	if err := d.validate(); err != nil {
 		return r, err
 	}
-	if slot != Blue && slot != Green {
-		return r, fmt.Errorf("%w: switch to %q: want blue or green", ErrBadInput, slot)
+	if err := slot.Validate(); err != nil {
+		return r, fmt.Errorf("switch: %w", err)
 	}
 	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
 	if err != nil {
@@ -62,7 +62,7 @@ func (d *Deployer) SwitchTo(ctx context.Context, slot Slot) (*Report, error) {
 
 // slotImages maps the services running in slot to their images.
 func (d *Deployer) slotImages(ctx context.Context, slot Slot) (map[string]string, error) {
-	cs, err := d.containers(ctx, slotProjectName(d.Config.Project, slot))
+	cs, err := d.containers(ctx, slotProjectName(d.Project.Config.Project, slot))
 	if err != nil {
 		return nil, err
 	}

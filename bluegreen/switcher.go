@@ -2,8 +2,9 @@ package bluegreen
 
 import "context"
 
-// Switcher routes new traffic to one slot. A proxy integration (nginx, an
-// in-process reverse proxy, a cloud load balancer) implements it.
+// Switcher routes new traffic to one slot. A proxy integration (a reverse
+// proxy driven through its files or its API, an in-process proxy, a cloud
+// load balancer) implements it.
 type Switcher interface {
 	// Switch routes new requests to slot, served at addrs ("127.0.0.1:8080").
 	// When Switch returns nil the new routing is live; when it returns an
@@ -29,4 +30,13 @@ type Drainer interface {
 // release.
 type Preflighter interface {
 	Preflight(ctx context.Context) error
+}
+
+// Networked is implemented by Switchers whose proxy reaches the slots by
+// container name on a docker network (a proxy in a container, say),
+// rather than at their ports published on 127.0.0.1. When SlotNetwork returns
+// a name, the routed service of each slot joins that network, and Switch
+// gets "<project>-<slot>-<service>-<n>:<port>" addresses, one per replica.
+type Networked interface {
+	SlotNetwork() string
 }

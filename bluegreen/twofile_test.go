@@ -47,7 +47,7 @@ func TestTwoFileLayout(t *testing.T) {
 	if err := os.WriteFile(e.file, main, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := e.deployer("IMAGE_TAG=v1").Config
+	cfg := e.deployer("IMAGE_TAG=v1").Project.Config
 	if cfg.Slots != e.ports {
 		t.Fatalf("slot ports read from the files: %+v, want %+v", cfg.Slots, e.ports)
 	}

@@ -44,9 +44,9 @@ type shop struct {
 	t       *testing.T
 	compose *bluegreentest.Compose
 	sw      bluegreen.Switcher
-	src     bluegreen.Source
-	cfg     bluegreen.Config
-	dbID    string // the shared db's container
+	project *bluegreen.Project
+	edits   []func(*bluegreen.Config) // applied to each release's Load
+	dbID    string                    // the shared db's container
 }
 
 func newShop(t *testing.T, sw bluegreen.Switcher) *shop {
@@ -63,11 +63,11 @@ func newShopFile(t *testing.T, sw bluegreen.Switcher, yaml string) *shop {
 		t.Fatal(err)
 	}
 	src := bluegreen.Source{Files: []string{file}, Env: []string{"TAG=v1"}}
-	cfg, err := bluegreen.LoadConfig(t.Context(), src)
+	p, err := bluegreen.Load(t.Context(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &shop{t: t, compose: &bluegreentest.Compose{}, sw: sw, src: src, cfg: cfg}
+	s := &shop{t: t, compose: &bluegreentest.Compose{}, sw: sw, project: p}
 	t.Cleanup(func() {
 		for _, project := range []string{"shop", "shop-blue", "shop-green"} {
 			_ = s.compose.Down(context.Background(), project, api.DownOptions{})
@@ -77,9 +77,13 @@ func newShopFile(t *testing.T, sw bluegreen.Switcher, yaml string) *shop {
 }
 
 func (s *shop) deploy(tag string) (*bluegreen.Report, error) {
-	src := s.src
+	src := s.project.Source()
 	src.Env = []string{"TAG=" + tag}
-	d := &bluegreen.Deployer{Compose: s.compose, Switcher: s.sw, Source: src, Config: s.cfg}
+	p, err := bluegreen.Load(s.t.Context(), src, s.edits...)
+	if err != nil {
+		return nil, err
+	}
+	d := &bluegreen.Deployer{Project: p, Compose: s.compose, Switcher: s.sw}
 	return d.Deploy(s.t.Context())
 }
 
@@ -125,7 +129,7 @@ func (s *shop) wantShared() {
 }
 
 func (s *shop) addr(slot bluegreen.Slot) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.Slots.Port(slot)))
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.project.Config.Slots.Port(slot)))
 }
 
 func wantStepError(t *testing.T, err error, step bluegreen.Step, live bluegreen.Slot, cause error) {
@@ -224,7 +228,7 @@ func TestReplicasWithFakes(t *testing.T) {
 	sw := &bluegreentest.Switcher{}
 	s := newShopFile(t, sw, yaml)
 	rangeOf := func(slot bluegreen.Slot) []string {
-		first := s.cfg.Slots.Port(slot)
+		first := s.project.Config.Slots.Port(slot)
 		return []string{
 			fmt.Sprintf("127.0.0.1:%d", first), fmt.Sprintf("127.0.0.1:%d", first+1), fmt.Sprintf("127.0.0.1:%d", first+2),
 		}
@@ -250,7 +254,7 @@ func TestReplicasWithFakes(t *testing.T) {
 
 	// v3's second replica answers 500: the deploy fails at wait-healthy,
 	// naming it, and traffic stays on v2.
-	bad := strconv.Itoa(s.cfg.Slots.Port(bluegreen.Blue) + 1)
+	bad := strconv.Itoa(s.project.Config.Slots.Port(bluegreen.Blue) + 1)
 	s.compose.SetImage("shop:v3", bluegreentest.Image{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, port, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String()); port == bad {
 			http.Error(w, "replica 2 is broken", http.StatusInternalServerError)
@@ -270,7 +274,7 @@ func TestReplicasWithFakes(t *testing.T) {
 
 	// Rolling back to v1, whose containers the failed deploy removed,
 	// deploys its three replicas again.
-	d := &bluegreen.Deployer{Compose: s.compose, Switcher: sw, Source: s.src, Config: s.cfg}
+	d := &bluegreen.Deployer{Project: s.project, Compose: s.compose, Switcher: sw}
 	if _, err := d.Rollback(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -297,14 +301,14 @@ func TestSwitchToEarlierReplicaCount(t *testing.T) {
 	if _, err := s.deploy("v1"); err != nil { // blue, one replica
 		t.Fatal(err)
 	}
-	s.cfg.Replicas = 3
+	s.edits = append(s.edits, func(c *bluegreen.Config) { c.Replicas = 3 })
 	if _, err := s.deploy("v2"); err != nil { // green, three
 		t.Fatal(err)
 	}
 	if err := s.compose.Start(t.Context(), "shop-blue", api.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	d := &bluegreen.Deployer{Compose: s.compose, Switcher: sw, Source: s.src, Config: s.cfg}
+	d := &bluegreen.Deployer{Project: s.project, Compose: s.compose, Switcher: sw}
 	if _, err := d.SwitchTo(t.Context(), bluegreen.Blue); err != nil {
 		t.Fatalf("SwitchTo(blue) with its one replica: %v", err)
 	}
@@ -326,7 +330,7 @@ func TestRollbackWithFakes(t *testing.T) {
 	if _, err := s.deploy("v2"); err != nil {
 		t.Fatal(err)
 	}
-	d := &bluegreen.Deployer{Compose: s.compose, Switcher: sw, Source: s.src, Config: s.cfg}
+	d := &bluegreen.Deployer{Project: s.project, Compose: s.compose, Switcher: sw}
 	r, err := d.Rollback(t.Context())
 	if err != nil {
 		t.Fatal(err)

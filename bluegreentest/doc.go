@@ -5,15 +5,16 @@
 //	fake := &bluegreentest.Compose{}           // containers in memory; they serve HTTP on their published ports
 //	fake.SetImage("shop:v3", bluegreentest.Image{Crash: true, ExitCode: 2})
 //	sw := &bluegreentest.Switcher{}            // records every Switch
-//	d := &bluegreen.Deployer{Compose: fake, Switcher: sw, Source: src, Config: cfg}
+//	p, err := bluegreen.Load(ctx, src)          // the compose file, as for a real deploy
+//	d := &bluegreen.Deployer{Project: p, Compose: fake, Switcher: sw}
 //	report, err := d.Deploy(ctx)
 //	sw.Calls()                                 // [{Slot: blue, Addrs: [127.0.0.1:8081]}]
 //
 // A running fake container answers HTTP on 127.0.0.1 at its published ports
 // (200 with its image reference, or Image.Handler), so the Deployer's health
 // probes pass, and an in-process proxy (package proxy) can route real
-// requests to it. The Deployer probes 127.0.0.1:<slot port>: give
-// Config.Slots free ports, and Config.StateDir a temporary directory.
+// requests to it. The Deployer probes 127.0.0.1:<slot port>: give the
+// file's slots free ports, and its state_dir a temporary directory.
 //
 // The fakes honour the contracts of the real parts. SwitcherContract and
 // ComposeContract check them, for these fakes and for any other Switcher or

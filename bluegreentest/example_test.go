@@ -32,18 +32,18 @@ x-bluegreen:
   state_dir: state
 `, port(), port())), 0o644)
 
-	src := bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=v1"}}
-	cfg, err := bluegreen.LoadConfig(ctx, src)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	src := bluegreen.Source{Files: []string{file}, ProjectName: "shop"}
 	fake := &bluegreentest.Compose{}
 	sw := &bluegreentest.Switcher{}
 	fake.SetImage("shop:v3", bluegreentest.Image{Crash: true, ExitCode: 2})
 	for _, tag := range []string{"v1", "v2", "v3"} {
 		src.Env = []string{"TAG=" + tag}
-		d := &bluegreen.Deployer{Compose: fake, Switcher: sw, Source: src, Config: cfg}
+		p, err := bluegreen.Load(ctx, src)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		d := &bluegreen.Deployer{Project: p, Compose: fake, Switcher: sw}
 		report, err := d.Deploy(ctx)
 		var failed *bluegreen.StepError
 		if errors.As(err, &failed) {

@@ -2,7 +2,6 @@ package bluegreentest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -13,8 +12,9 @@ import (
 )
 
 // ErrInvalid is returned (wrapped) by the fakes for input the real parts
-// would refuse too.
-var ErrInvalid = errors.New("invalid input")
+// would refuse too. It is bluegreen.ErrBadInput, the one bad-input
+// sentinel of the module.
+var ErrInvalid = bluegreen.ErrBadInput
 
 // SwitchCall is one call of Switcher.Switch.
 type SwitchCall struct {
@@ -64,8 +64,8 @@ func checkSwitch(ctx context.Context, slot bluegreen.Slot, addrs []string) error
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("switch: %w", err)
 	}
-	if slot != bluegreen.Blue && slot != bluegreen.Green {
-		return fmt.Errorf("switch: %w: slot %q: want blue or green", ErrInvalid, string(slot))
+	if err := slot.Validate(); err != nil {
+		return fmt.Errorf("switch: %w", err)
 	}
 	if len(addrs) == 0 {
 		return fmt.Errorf("switch %s: %w: no addresses", slot, ErrInvalid)

@@ -72,6 +72,9 @@ type Container struct {
 	// Binary is the nginx executable inside the container; empty means
 	// "nginx" from the container's PATH.
 	Binary string
+	// Network, when set, is the docker network on which nginx reaches the
+	// slots by container name (bluegreen.Networked).
+	Network string
 	// Client talks to the engine that runs Container; nil means a client
 	// from the environment (DOCKER_HOST...), made for each call.
 	Client DockerClient
@@ -382,3 +385,7 @@ func (d *docker) restore(ctx context.Context, file string, prev snapshot) error 
 	}
 	return d.write(ctx, file, prev.data, prev)
 }
+
+// SlotNetwork is the docker network on which nginx reaches the slots, or
+// "".
+func (c *Container) SlotNetwork() string { return c.Network }

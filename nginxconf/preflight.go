@@ -15,13 +15,11 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-
-	"github.com/bluegreen-dev/bluegreen/bluegreen"
 )
 
 // Preflight checks, changing nothing, that a Switch would work, and
 // returns the first fault it finds as an error wrapping ErrPreflight and
-// the cause. Errors name the x-bluegreen settings that FromConfig maps to
+// the cause. Errors name the x-bluegreen settings that ConfigFromProject maps to
 // the fields: nginx.upstream_file for File, nginx.upstream for Upstream.
 //
 // It checks that Upstream and Keepalive are valid; that File is set and
@@ -55,7 +53,7 @@ func (s *Switcher) Preflight(ctx context.Context) error {
 
 // Preflight checks, changing nothing, that a Switch would work, and
 // returns the first fault it finds as an error wrapping ErrPreflight and
-// the cause. Errors name the x-bluegreen settings that FromConfig maps to
+// the cause. Errors name the x-bluegreen settings that ConfigFromProject maps to
 // the fields: nginx.live_file, nginx.blue_file and nginx.green_file.
 //
 // It checks that Live, Blue and Green are set, hold no control character
@@ -101,7 +99,7 @@ func (s *SlotFiles) Preflight(ctx context.Context) error {
 
 // Preflight checks, changing nothing, that a Switch would work, and
 // returns the first fault it finds as an error wrapping ErrPreflight and
-// the cause. Errors name the x-bluegreen settings that FromConfig maps to
+// the cause. Errors name the x-bluegreen settings that ConfigFromProject maps to
 // the fields: nginx.container, nginx.upstream_file, nginx.upstream.
 //
 // It checks that Upstream and Keepalive are valid; that Container is set
@@ -246,8 +244,8 @@ func preflightUpstream(name string, keepalive int) error {
 	if !upstreamName.MatchString(name) {
 		return fail(fmt.Sprintf("nginx.upstream %q: want letters, digits, '_', '.' or '-'", name), ErrInvalid)
 	}
-	if keepalive < 0 || keepalive > bluegreen.MaxKeepalive {
-		return fail(fmt.Sprintf("nginx.keepalive %d: want 0-%d", keepalive, bluegreen.MaxKeepalive), ErrInvalid)
+	if keepalive < 0 || keepalive > MaxKeepalive {
+		return fail(fmt.Sprintf("nginx.keepalive %d: want 0-%d", keepalive, MaxKeepalive), ErrInvalid)
 	}
 	return nil
 }

@@ -286,7 +286,7 @@ func TestSwitcherPreflight(t *testing.T) {
 			setup: func(t *testing.T, dir string, sw *Switcher) {
 				sw.File, sw.Keepalive = n.UpstreamFile, -1
 			},
-			want:   "nginx preflight failed: nginx.keepalive -1: want 0-" + strconv.Itoa(bluegreen.MaxKeepalive),
+			want:   "nginx preflight failed: nginx.keepalive -1: want 0-" + strconv.Itoa(MaxKeepalive),
 			wantIs: []error{ErrInvalid},
 		},
 		{

@@ -35,8 +35,8 @@ type upstream struct {
 // field ends up in nginx syntax, so only characters that can neither end a
 // token nor start a directive get through.
 func (u upstream) validate() (upstream, error) {
-	if u.Slot != bluegreen.Blue && u.Slot != bluegreen.Green {
-		return u, fmt.Errorf("%w: slot %q: want blue or green", ErrInvalid, string(u.Slot))
+	if err := u.Slot.Validate(); err != nil {
+		return u, err
 	}
 	if !upstreamName.MatchString(u.Name) {
 		return u, fmt.Errorf("%w: upstream name %q: want letters, digits, '_', '.' or '-'", ErrInvalid, u.Name)
@@ -44,8 +44,8 @@ func (u upstream) validate() (upstream, error) {
 	if len(u.Addrs) == 0 {
 		return u, fmt.Errorf("%w: no addresses for slot %s", ErrInvalid, u.Slot)
 	}
-	if u.Keepalive < 0 || u.Keepalive > bluegreen.MaxKeepalive {
-		return u, fmt.Errorf("%w: keepalive %d: want 0-%d", ErrInvalid, u.Keepalive, bluegreen.MaxKeepalive)
+	if u.Keepalive < 0 || u.Keepalive > MaxKeepalive {
+		return u, fmt.Errorf("%w: keepalive %d: want 0-%d", ErrInvalid, u.Keepalive, MaxKeepalive)
 	}
 	addrs := make([]string, len(u.Addrs))
 	for i, a := range u.Addrs {

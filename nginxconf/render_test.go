@@ -87,7 +87,7 @@ func TestRenderInvalid(t *testing.T) {
 		{"IPv6 zone", func(u *upstream) { u.Addrs = []string{"[fe80::1%eth0;x]:80"} }},
 		{"one bad among good", func(u *upstream) { u.Addrs = []string{"127.0.0.1:80", "127.0.0.1:x"} }},
 		{"negative keepalive", func(u *upstream) { u.Keepalive = -1 }},
-		{"keepalive too big", func(u *upstream) { u.Keepalive = bluegreen.MaxKeepalive + 1 }},
+		{"keepalive too big", func(u *upstream) { u.Keepalive = MaxKeepalive + 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := ok

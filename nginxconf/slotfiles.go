@@ -113,7 +113,7 @@ func (s *SlotFiles) slotFile(slot bluegreen.Slot) (string, error) {
 	case bluegreen.Green:
 		return s.Green, nil
 	}
-	return "", fmt.Errorf("%w: slot %q: want blue or green", ErrInvalid, string(slot))
+	return "", slot.Validate()
 }
 
 func (s *SlotFiles) validate() error {

@@ -13,8 +13,9 @@ import (
 
 var (
 	// ErrInvalid is returned (wrapped) for a Switcher field or Switch
-	// argument that cannot be written safely into nginx config.
-	ErrInvalid = errors.New("invalid input")
+	// argument that cannot be written safely into nginx config. It is
+	// bluegreen.ErrBadInput, the one bad-input sentinel of the module.
+	ErrInvalid = bluegreen.ErrBadInput
 	// ErrUnmanaged is returned (wrapped) by Active when the file it reads
 	// exists but was not written by Switch.
 	ErrUnmanaged = errors.New("file not managed by bluegreen")
@@ -35,11 +36,8 @@ var (
 	ErrPreflight = errors.New("nginx preflight failed")
 )
 
-// Defaults applied to zero Switcher fields.
-const (
-	DefaultBinary        = "nginx"
-	DefaultReloadTimeout = 10 * time.Second
-)
+// DefaultReloadTimeout applies to a zero ReloadTimeout.
+const DefaultReloadTimeout = 10 * time.Second
 
 // Switcher routes traffic by rewriting File, an upstream block that the
 // nginx config includes, and reloading nginx. Upstream and File are
@@ -151,27 +149,4 @@ func activeSlot(live snapshot, name, file string, log *slog.Logger) (bluegreen.S
 		return bluegreen.None, fmt.Errorf("active: %s: %w", file, err)
 	}
 	return u.Slot, nil
-}
-
-// FromConfig returns the Switcher for the nginx section of x-bluegreen: a
-// Container when it names one, SlotFiles when it names per-slot files, else
-// a Switcher of the managed upstream file.
-func FromConfig(n bluegreen.NginxConfig, logger *slog.Logger) bluegreen.Switcher {
-	switch {
-	case n.Container != "":
-		return &Container{Container: n.Container, Upstream: n.Upstream, File: n.UpstreamFile, Keepalive: n.Keepalive,
-			Conf: n.Conf, Prefix: n.Prefix, Binary: n.Binary, Logger: logger}
-	case n.LiveFile != "":
-		return &SlotFiles{Live: n.LiveFile, Blue: n.BlueFile, Green: n.GreenFile,
-			Conf: n.Conf, Prefix: n.Prefix, Binary: n.Binary, Logger: logger}
-	}
-	return &Switcher{
-		Upstream:  n.Upstream,
-		File:      n.UpstreamFile,
-		Keepalive: n.Keepalive,
-		Conf:      n.Conf,
-		Prefix:    n.Prefix,
-		Binary:    n.Binary,
-		Logger:    logger,
-	}
 }

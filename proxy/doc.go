@@ -5,7 +5,7 @@
 //
 //	p := &proxy.Switcher{Logger: slog.Default()}
 //	go p.ListenAndServe(ctx, "127.0.0.1:8000")
-//	d := &bluegreen.Deployer{Compose: backend, Switcher: p, Source: src, Config: cfg}
+//	d := &bluegreen.Deployer{Project: project, Compose: engine, Switcher: p}
 //	report, err := d.Deploy(ctx)
 //
 // A Switcher is an http.Handler, so it also serves from an http.Server of

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,8 +14,9 @@ import (
 )
 
 // ErrInvalid is returned (wrapped) by Switch for a slot or an address it
-// cannot route to.
-var ErrInvalid = errors.New("invalid input")
+// cannot route to. It is bluegreen.ErrBadInput, the one bad-input sentinel
+// of the module.
+var ErrInvalid = bluegreen.ErrBadInput
 
 // drainPoll is how often Drain looks at the requests in flight.
 const drainPoll = 5 * time.Millisecond
@@ -57,8 +57,8 @@ func (s *Switcher) Switch(ctx context.Context, slot bluegreen.Slot, addrs []stri
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("switch: %w", err)
 	}
-	if slot != bluegreen.Blue && slot != bluegreen.Green {
-		return fmt.Errorf("switch: %w: slot %q: want blue or green", ErrInvalid, string(slot))
+	if err := slot.Validate(); err != nil {
+		return fmt.Errorf("switch: %w", err)
 	}
 	if err := checkAddrs(addrs); err != nil {
 		return fmt.Errorf("switch %s: %w", slot, err)

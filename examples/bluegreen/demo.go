@@ -32,7 +32,6 @@ x-bluegreen:
   slots: {blue: %d, green: %d}
   health: {path: /healthz, interval: 100ms, timeout: 60s, healthy_threshold: 2}
   drain_timeout: 30s
-  nginx:
 %s`
 
 func newDemoCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -62,8 +61,8 @@ func newDemoCommand(stdout, stderr io.Writer) *cobra.Command {
 type demoProxy struct {
 	name     string
 	url      string
-	nginx    string // the x-bluegreen nginx section, indented
-	switcher func(bluegreen.Config) bluegreen.Switcher
+	section  string // the proxy's section of x-bluegreen, if it has one
+	switcher func(*bluegreen.Project) (bluegreen.Switcher, error)
 	close    func()
 }
 
@@ -84,8 +83,8 @@ func startProxy(ctx context.Context, mode, dir string, logger *slog.Logger) (*de
 		return &demoProxy{
 			name:     "private nginx",
 			url:      ngx.URL,
-			nginx:    ngx.Section(),
-			switcher: func(cfg bluegreen.Config) bluegreen.Switcher { return nginxconf.FromConfig(cfg.Nginx, logger) },
+			section:  "  nginx:\n" + ngx.Section(),
+			switcher: func(p *bluegreen.Project) (bluegreen.Switcher, error) { return nginxconf.FromProject(p, logger) },
 			close:    func() { _ = ngx.Close() },
 		}, nil
 	}
@@ -100,8 +99,7 @@ func startProxy(ctx context.Context, mode, dir string, logger *slog.Logger) (*de
 	return &demoProxy{
 		name:     "bluegreen's in-process Go proxy",
 		url:      "http://" + ln.Addr().String(),
-		nginx:    "    upstream: backend\n", // unused: the in-process proxy routes
-		switcher: func(bluegreen.Config) bluegreen.Switcher { return p },
+		switcher: func(*bluegreen.Project) (bluegreen.Switcher, error) { return p, nil },
 		close:    func() { cancel(); <-done },
 	}, nil
 }
@@ -130,10 +128,10 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode strin
 		return err
 	}
 	file := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf(demoCompose, ports[0], ports[1], front.nginx)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(demoCompose, ports[0], ports[1], front.section)), 0o644); err != nil {
 		return err
 	}
-	backend, err := bluegreen.NewCompose(ctx, "")
+	backend, err := bluegreen.NewEngine(ctx, "")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -143,13 +141,16 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode strin
 
 	deployer := func(tag string) (*bluegreen.Deployer, error) {
 		src := bluegreen.Source{Files: []string{file}, ProjectName: project, Env: []string{"IMAGE_TAG=" + tag}}
-		cfg, err := bluegreen.LoadConfig(ctx, src)
+		p, err := bluegreen.Load(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		sw, err := front.switcher(p)
 		if err != nil {
 			return nil, err
 		}
 		return &bluegreen.Deployer{
-			Compose: backend, Switcher: front.switcher(cfg),
-			Source: src, Config: cfg, Logger: logger,
+			Project: p, Compose: backend, Switcher: sw, Logger: logger,
 			OnEvent: newProgressPrinter(out, outputLines).event,
 		}, nil
 	}

@@ -26,7 +26,7 @@ func newDownCommand(opts *globalOptions, stdout, stderr io.Writer) *cobra.Comman
 			if volumes {
 				what = "both slots, the shared services and the named volumes removed"
 			}
-			fmt.Fprintf(stdout, "%s: %s\n", d.Config.Project, what)
+			fmt.Fprintf(stdout, "%s: %s\n", d.Project.Name(), what)
 			return nil
 		},
 	}

@@ -19,14 +19,11 @@ func newHistoryCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 		Short: "List the project's releases: slot, images, start, duration, outcome and reason",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := opts.fromEnv(); err != nil {
-				return err
-			}
-			cfg, err := bluegreen.LoadConfig(cmd.Context(), opts.source(), opts.override)
+			p, err := opts.load(cmd.Context())
 			if err != nil {
 				return err
 			}
-			d := &bluegreen.Deployer{Source: opts.source(), Config: cfg}
+			d := &bluegreen.Deployer{Project: p}
 			releases, err := d.History()
 			if err != nil {
 				return fmt.Errorf("history: %w", err)

@@ -196,7 +196,7 @@ func TestDeployAndStatus(t *testing.T) {
 		t.Errorf("switch to a stopped slot: exit %d, want %d", code, exitBadInput)
 	}
 	wantOneLine(t, stderr, "green is not running")
-	engine, err := bluegreen.NewCompose(context.Background(), "")
+	engine, err := bluegreen.NewEngine(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func body(t *testing.T, url string) string {
 // downProject removes what a test's deploys left: both slots and the base
 // project, with its volumes.
 func downProject(t *testing.T, project string) {
-	backend, err := bluegreen.NewCompose(context.Background(), "")
+	backend, err := bluegreen.NewEngine(context.Background(), "")
 	if err != nil {
 		t.Log(err)
 		return
@@ -461,7 +461,7 @@ func composeFile(t *testing.T, ngx *testutil.NginxServer, replacements ...string
 	}
 	yaml := strings.NewReplacer(replacements...).Replace(demoCompose)
 	file := filepath.Join(t.TempDir(), "compose.yaml")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf(yaml, ports[0], ports[1], ngx.Section())), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(yaml, ports[0], ports[1], "  nginx:\n"+ngx.Section())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return file

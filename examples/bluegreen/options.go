@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,32 +56,49 @@ func (o *globalOptions) source() bluegreen.Source {
 	return bluegreen.Source{Files: o.files, ProjectName: o.projectName, Env: o.env, EnvFiles: o.envFiles}
 }
 
-// deployer loads the configuration, applies the flag overrides and connects
-// to the engine. The returned function closes the engine's client.
-func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegreen.Deployer, func(), error) {
+// load loads the project and applies the flag overrides.
+func (o *globalOptions) load(ctx context.Context) (*bluegreen.Project, error) {
 	if err := o.fromEnv(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	src := o.source()
-	cfg, err := bluegreen.LoadConfig(ctx, src, o.override)
+	return bluegreen.Load(ctx, o.source(), o.override)
+}
+
+// deployer loads the project, builds the proxy's Switcher from its section
+// and connects to the engine. The returned function closes the engine's
+// client.
+func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegreen.Deployer, func(), error) {
+	p, err := o.load(ctx)
 	if err != nil {
 		return nil, nil, err
-	}
-	backend, err := bluegreen.NewCompose(ctx, o.dockerHost)
-	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to docker: %w", err)
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
-	return &bluegreen.Deployer{
-		Compose:  backend,
-		Switcher: nginxconf.FromConfig(cfg.Nginx, logger),
-		Source:   src,
-		Config:   cfg,
-		Logger:   logger,
-	}, func() { _ = backend.Close() }, nil
+	sw, err := o.switcher(p, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	backend, err := bluegreen.NewEngine(ctx, o.dockerHost)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to docker: %w", err)
+	}
+	return &bluegreen.Deployer{Project: p, Compose: backend, Switcher: sw, Logger: logger},
+		func() { _ = backend.Close() }, nil
+}
+
+// switcher builds the Switcher of the proxy whose section the file has:
+// nginx's, with its defaults, when it has none.
+func (o *globalOptions) switcher(p *bluegreen.Project, logger *slog.Logger) (bluegreen.Switcher, error) {
+	known := []string{nginxconf.SectionKey}
+	for _, key := range p.Sections() {
+		if !slices.Contains(known, key) {
+			return nil, fmt.Errorf("%w: %s: unknown key %q (the proxy sections are %s)",
+				bluegreen.ErrBadInput, bluegreen.ExtensionKey, key, strings.Join(known, ", "))
+		}
+	}
+	return nginxconf.FromProject(p, logger, o.overrideNginx)
 }
 
 // fromEnv fills the overrides that no flag set from BLUEGREEN_* variables:
@@ -119,21 +138,27 @@ func (o *globalOptions) fromEnv() error {
 
 // override applies the flags that override x-bluegreen keys.
 func (o *globalOptions) override(cfg *bluegreen.Config) {
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
 	set(&cfg.Service, o.service)
-	set(&cfg.Nginx.UpstreamFile, absPath(o.upstreamFile))
-	set(&cfg.Nginx.Conf, absPath(o.nginxConf))
-	set(&cfg.Nginx.Prefix, absPath(o.nginxPrefix))
 	set(&cfg.StateDir, absPath(o.stateDir))
 	if o.healthTime > 0 {
 		cfg.Health.Timeout = o.healthTime
 	}
 	if o.drainTime > 0 {
 		cfg.DrainTimeout = o.drainTime
+	}
+}
+
+// overrideNginx applies the flags that override keys of the nginx section.
+func (o *globalOptions) overrideNginx(c *nginxconf.Config) {
+	set(&c.UpstreamFile, absPath(o.upstreamFile))
+	set(&c.Conf, absPath(o.nginxConf))
+	set(&c.Prefix, absPath(o.nginxPrefix))
+}
+
+// set sets *dst to v unless v is empty.
+func set(dst *string, v string) {
+	if v != "" {
+		*dst = v
 	}
 }
 
