@@ -16,6 +16,8 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/bluegreentest"
+	"github.com/bluegreen-dev/bluegreen/caddy"
+	"github.com/bluegreen-dev/bluegreen/haproxy"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 	"github.com/bluegreen-dev/bluegreen/nginxconf"
 )
@@ -57,17 +59,20 @@ const xBluegreen = `x-bluegreen:
   health: {path: /healthz, interval: 100ms, timeout: "${HEALTH_TIMEOUT:-30s}", healthy_threshold: 2}
   drain_timeout: 30s
   verify_url: "${VERIFY_URL:-}"
-  nginx:
 %s`
 
-// front starts the proxy of a test and returns its x-bluegreen nginx
-// section (indented by four spaces) and its URL.
-type front func(t *testing.T) (nginx, url string)
+// front starts the proxy of a test and returns its x-bluegreen section
+// (the nginx: key, or caddy:..., indented by two spaces) and its URL.
+type front func(t *testing.T) (section, url string)
+
+// nginxSection is the x-bluegreen section of nginx with keys, indented by
+// four spaces, under it.
+func nginxSection(keys string) string { return "  nginx:\n" + keys }
 
 // hostNginx is a private nginx on the host, with a managed upstream file.
 func (e *env) hostNginx(t *testing.T) (string, string) {
 	e.nginx = testutil.Nginx(t)
-	return e.nginx.Section(), e.nginx.URL
+	return nginxSection(e.nginx.Section()), e.nginx.URL
 }
 
 func newEnv(t *testing.T) *env {
@@ -101,10 +106,10 @@ func newEnvFront(t *testing.T, services string, proxy func(e *env) front) *env {
 	if proxy != nil {
 		start = proxy(e)
 	}
-	nginxSection, url := start(t)
+	section, url := start(t)
 	e.url = url
 	e.file = filepath.Join(t.TempDir(), "compose.yaml")
-	yaml := services + fmt.Sprintf(xBluegreen, e.ports.Blue, e.ports.Green, nginxSection)
+	yaml := services + fmt.Sprintf(xBluegreen, e.ports.Blue, e.ports.Green, section)
 	if err := os.WriteFile(e.file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +135,23 @@ func (e *env) deployer(vars ...string) *bluegreen.Deployer {
 		e.t.Fatalf("Load: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(e.t.Output(), nil))
-	sw, err := nginxconf.FromProject(p, logger)
+	sw, err := switcherFor(p, logger)
 	if err != nil {
-		e.t.Fatalf("nginxconf.FromProject: %v", err)
+		e.t.Fatalf("the proxy's FromProject: %v", err)
 	}
 	return &bluegreen.Deployer{Project: p, Compose: e.compose, Switcher: sw, Logger: logger}
+}
+
+// switcherFor builds the Switcher of the proxy whose section p has, as the
+// CLI does.
+func switcherFor(p *bluegreen.Project, logger *slog.Logger) (bluegreen.Switcher, error) {
+	switch {
+	case p.Section(caddy.SectionKey) != nil:
+		return caddy.FromProject(p, logger)
+	case p.Section(haproxy.SectionKey) != nil:
+		return haproxy.FromProject(p, logger)
+	}
+	return nginxconf.FromProject(p, logger)
 }
 
 func (e *env) deploy(vars ...string) *bluegreen.Report {

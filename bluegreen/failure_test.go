@@ -20,7 +20,6 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
-	"github.com/bluegreen-dev/bluegreen/nginxconf"
 )
 
 // The failure-path tests below each run under continuous load through a
@@ -54,7 +53,7 @@ func (e *env) underLoadAt(path string) (finish func(version string) testutil.Loa
 		e.t.Helper()
 		time.Sleep(300 * time.Millisecond)
 		res := load.Stop()
-		e.t.Logf("load through nginx: %s", res)
+		e.t.Logf("load through the proxy: %s", res)
 		if res.Sent < 500 {
 			e.t.Errorf("only %d requests sent: the load did not run", res.Sent)
 		}
@@ -333,7 +332,7 @@ func childDeploy() int {
 		fmt.Println("error", err)
 		return 2
 	}
-	sw, err := nginxconf.FromProject(p, nil)
+	sw, err := switcherFor(p, nil)
 	if err != nil {
 		fmt.Println("error", err)
 		return 2
@@ -359,7 +358,13 @@ func childDeploy() int {
 // deploys again: traffic stays on a good release throughout, and the next
 // deploy cleans up and succeeds.
 func TestKilledDeploy(t *testing.T) {
-	e := newEnv(t)
+	testKilledDeploy(t, nil)
+}
+
+// testKilledDeploy is TestKilledDeploy behind the proxy that proxy starts
+// (a host nginx when nil).
+func testKilledDeploy(t *testing.T, proxy func(e *env) front) {
+	e := newEnvFront(t, webServices, proxy)
 	finish := e.underLoad()
 	for i, killAt := range []string{"start begin", "wait-healthy begin", "switch begin", "drain begin", "retire begin"} {
 		version := fmt.Sprintf("v%d", i%2+2) // v2, v3, v2...: the images the test built

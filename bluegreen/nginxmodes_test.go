@@ -38,8 +38,8 @@ func TestNginxInAContainer(t *testing.T) {
 		return func(t *testing.T) (string, string) {
 			network := testutil.Network(t)
 			ngx := testutil.NginxContainer(t, testutil.NginxContainerOptions{Network: network})
-			return fmt.Sprintf("    upstream: %s\n    upstream_file: %s\n    conf: %s\n    binary: %s\n    container: %s\n    network: %s\n",
-				ngx.Upstream, ngx.UpstreamFile, ngx.Conf, testutil.NginxImageBinary, ngx.Name, network), ngx.URL
+			return nginxSection(fmt.Sprintf("    upstream: %s\n    upstream_file: %s\n    conf: %s\n    binary: %s\n    container: %s\n    network: %s\n",
+				ngx.Upstream, ngx.UpstreamFile, ngx.Conf, testutil.NginxImageBinary, ngx.Name, network)), ngx.URL
 		}
 	})
 	e.deployThree()

@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/caddy"
+	"github.com/bluegreen-dev/bluegreen/haproxy"
 	"github.com/bluegreen-dev/bluegreen/nginxconf"
 )
 
@@ -89,14 +91,26 @@ func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegr
 }
 
 // switcher builds the Switcher of the proxy whose section the file has:
-// nginx's, with its defaults, when it has none.
+// exactly one of them, or none for nginx with its defaults.
 func (o *globalOptions) switcher(p *bluegreen.Project, logger *slog.Logger) (bluegreen.Switcher, error) {
-	known := []string{nginxconf.SectionKey}
+	proxies := []string{nginxconf.SectionKey, caddy.SectionKey, haproxy.SectionKey}
+	var found []string
 	for _, key := range p.Sections() {
-		if !slices.Contains(known, key) {
-			return nil, fmt.Errorf("%w: %s: unknown key %q (the proxy sections are %s)",
-				bluegreen.ErrBadInput, bluegreen.ExtensionKey, key, strings.Join(known, ", "))
+		if slices.Contains(proxies, key) {
+			found = append(found, key)
 		}
+	}
+	if len(found) > 1 {
+		return nil, fmt.Errorf("%w: %s: sections %s: name one proxy", bluegreen.ErrBadInput, bluegreen.ExtensionKey, strings.Join(found, " and "))
+	}
+	if len(found) == 1 && found[0] != nginxconf.SectionKey {
+		if o.upstreamFile != "" || o.nginxConf != "" || o.nginxPrefix != "" {
+			return nil, &usageError{fmt.Errorf("--upstream-file, --nginx-conf and --nginx-prefix are for nginx; the file names %s", found[0])}
+		}
+		if found[0] == haproxy.SectionKey {
+			return haproxy.FromProject(p, logger)
+		}
+		return caddy.FromProject(p, logger)
 	}
 	return nginxconf.FromProject(p, logger, o.overrideNginx)
 }
