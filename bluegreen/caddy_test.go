@@ -104,3 +104,9 @@ func (e *env) longRequestsAcrossTheSwitch() *bluegreen.Report {
 	e.wantServing("v2")
 	return r
 }
+
+// TestCaddyOldReleaseIgnoringSIGTERM: behind Caddy, the retire waits out
+// the grace period of an old release that ignores SIGTERM; nothing fails.
+func TestCaddyOldReleaseIgnoringSIGTERM(t *testing.T) {
+	testOldReleaseIgnoringSIGTERM(t, caddyFront)
+}

@@ -117,23 +117,6 @@ func (d *Deployer) verify(ctx context.Context) error {
 	return nil
 }
 
-// containerRunning fails while c is not running or its own healthcheck
-// (from the compose file or the image) does not say healthy yet, and fails
-// for good when it has exited or is unhealthy.
-func containerRunning(c api.ContainerSummary) error {
-	switch {
-	case c.State == "exited" || c.State == "dead":
-		return health.Permanent(fmt.Errorf("container %s %s with code %d", c.Name, c.State, c.ExitCode))
-	case c.Health == "unhealthy":
-		return health.Permanent(fmt.Errorf("container %s: its healthcheck says unhealthy", c.Name))
-	case c.State != "running":
-		return fmt.Errorf("container %s is %s", c.Name, c.State)
-	case c.Health == "starting":
-		return fmt.Errorf("container %s: its healthcheck is still starting", c.Name)
-	}
-	return nil
-}
-
 // healthy probes slot once (HealthyThreshold rounds) within
 // recoverProbeTimeout. The slot may run fewer or more replicas than the
 // configuration now says: it ran a release deployed earlier.

@@ -386,9 +386,9 @@ func (d *Deployer) discard(r *Report, slot Slot) error {
 // keptRelease reports whether slot holds containers of rel, kept stopped
 // by a retire, as many of the routed service as Replicas says.
 func (d *Deployer) keptRelease(ctx context.Context, slot Slot, rel Release) (bool, error) {
-	cs, err := d.Compose.Ps(ctx, slotProjectName(d.Project.Config.Project, slot), api.PsOptions{All: true})
+	cs, err := d.ps(ctx, slotProjectName(d.Project.Config.Project, slot), false)
 	if err != nil {
-		return false, fmt.Errorf("listing containers of %s: %w", slot, err)
+		return false, err
 	}
 	routed := 0
 	for _, c := range cs {

@@ -61,7 +61,13 @@ func TestLongRequestsSurviveTheSwitch(t *testing.T) {
 // TestOldReleaseIgnoringSIGTERM: an old release that ignores SIGTERM is
 // killed after its stop grace period; by then it holds no request.
 func TestOldReleaseIgnoringSIGTERM(t *testing.T) {
-	e := newEnv(t)
+	testOldReleaseIgnoringSIGTERM(t, nil)
+}
+
+// testOldReleaseIgnoringSIGTERM is TestOldReleaseIgnoringSIGTERM behind
+// the proxy that proxy starts (a host nginx when nil).
+func testOldReleaseIgnoringSIGTERM(t *testing.T, proxy func(e *env) front) {
+	e := newEnvFront(t, webServices, proxy)
 	vars := []string{"IGNORE_SIGTERM=1", "STOP_GRACE=2s"}
 	e.deploy(append(vars, "IMAGE_TAG=v1")...)
 	load := testutil.Load(t, e.url+"/version")

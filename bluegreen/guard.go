@@ -40,9 +40,9 @@ func (d *Deployer) stop(ctx context.Context, step Step, slot Slot) error {
 
 func (d *Deployer) takeDown(ctx context.Context, step Step, slot Slot, keep bool) error {
 	name := slotProjectName(d.Project.Config.Project, slot)
-	cs, err := d.Compose.Ps(ctx, name, api.PsOptions{All: true})
+	cs, err := d.ps(ctx, name, false)
 	if err != nil {
-		return fmt.Errorf("listing containers of %s: %w", name, err)
+		return err
 	}
 	if len(cs) == 0 {
 		return nil

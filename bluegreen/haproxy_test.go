@@ -59,3 +59,10 @@ func TestHAProxyRefusesTheChange(t *testing.T) {
 func TestHAProxyKilledDeploy(t *testing.T) {
 	testKilledDeploy(t, haproxyFront)
 }
+
+// TestHAProxyOldReleaseIgnoringSIGTERM: behind HAProxy, the retire waits
+// out the grace period of an old release that ignores SIGTERM; nothing
+// fails.
+func TestHAProxyOldReleaseIgnoringSIGTERM(t *testing.T) {
+	testOldReleaseIgnoringSIGTERM(t, haproxyFront)
+}

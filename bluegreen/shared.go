@@ -62,9 +62,9 @@ func (d *Deployer) ensureShared(ctx context.Context) error {
 // sharedReady fails while a shared service is not running, or not healthy
 // when it has a healthcheck; for good when one exited or is unhealthy.
 func (d *Deployer) sharedReady(ctx context.Context, project string) error {
-	cs, err := d.Compose.Ps(ctx, project, api.PsOptions{All: true})
+	cs, err := d.ps(ctx, project, false)
 	if err != nil {
-		return fmt.Errorf("listing shared services: %w", err)
+		return err
 	}
 	for _, c := range cs {
 		if err := containerRunning(c); err != nil {
@@ -72,19 +72,6 @@ func (d *Deployer) sharedReady(ctx context.Context, project string) error {
 		}
 	}
 	return nil
-}
-
-// containerIDs maps each service of a project to its container's ID.
-func (d *Deployer) containerIDs(ctx context.Context, project string) (map[string]string, error) {
-	cs, err := d.Compose.Ps(ctx, project, api.PsOptions{All: true})
-	if err != nil {
-		return nil, fmt.Errorf("listing containers of %s: %w", project, err)
-	}
-	ids := map[string]string{}
-	for _, c := range cs {
-		ids[c.Service] = c.ID
-	}
-	return ids, nil
 }
 
 // Down removes both slots and the shared services, with their networks.

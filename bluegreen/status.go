@@ -3,10 +3,6 @@ package bluegreen
 import (
 	"context"
 	"fmt"
-	"strings"
-	"sync"
-
-	"github.com/docker/compose/v2/pkg/api"
 )
 
 // Status is what runs where, and which slot takes traffic.
@@ -92,71 +88,3 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	}
 	return st, nil
 }
-
-// containers describes the containers of a compose project.
-func (d *Deployer) containers(ctx context.Context, project string) ([]ContainerStatus, error) {
-	cs, err := d.Compose.Ps(ctx, project, api.PsOptions{All: true})
-	if err != nil {
-		return nil, fmt.Errorf("listing containers of %s: %w", project, err)
-	}
-	out := []ContainerStatus{}
-	for _, c := range cs {
-		st := ContainerStatus{
-			Name: c.Name, Service: c.Service, Image: c.Image,
-			State: c.State, Health: c.Health, ExitCode: c.ExitCode,
-		}
-		if c.Service == d.Project.Config.Service {
-			st.Port = d.hostPort(c)
-		}
-		out = append(out, st)
-	}
-	return out, nil
-}
-
-// tailLogs returns the last n log lines of the routed service in slot (of
-// its replica number index only, when not 0), for errors that explain why a
-// release failed. A failure to read them is logged and gives no lines.
-func (d *Deployer) tailLogs(slot Slot, index, n int) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
-	var lc lineCollector
-	err := d.Compose.Logs(ctx, slotProjectName(d.Project.Config.Project, slot), &lc, api.LogOptions{
-		Services: []string{d.Project.Config.Service},
-		Index:    index,
-		Tail:     fmt.Sprint(n),
-	})
-	if err != nil {
-		d.log().Warn("reading the logs of the failed release", "slot", slot, "err", err)
-	}
-	return lc.lines
-}
-
-// lastLines formats up to n lines for the end of an error message; whose
-// says whose lines they are (" of web-2"), or is empty.
-func lastLines(whose string, lines []string, n int) string {
-	if len(lines) == 0 {
-		return ""
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "; last log lines" + whose + ": " + strings.Join(lines, " | ")
-}
-
-// lineCollector is an api.LogConsumer that keeps the lines it is given.
-type lineCollector struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *lineCollector) add(msg string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
-		c.lines = append(c.lines, strings.TrimRight(l, "\r"))
-	}
-}
-
-func (c *lineCollector) Log(_, msg string)    { c.add(msg) }
-func (c *lineCollector) Err(_, msg string)    { c.add(msg) }
-func (c *lineCollector) Status(_, msg string) {}
