@@ -16,6 +16,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/bluegreen-dev/bluegreen/internal/composelabel"
+	"github.com/bluegreen-dev/bluegreen/internal/xvalue"
 )
 
 // Source says where a compose project comes from, as compose's own -f, -p,
@@ -104,6 +105,21 @@ func (p *Project) Dir() string { return p.parsed.WorkingDir }
 // none. Values may be strings where numbers are meant: compose interpolates
 // extensions into strings.
 func (p *Project) Section(key string) json.RawMessage { return p.sections[key] }
+
+// DecodeSection decodes the section key of x-bluegreen into v, a pointer to
+// a struct with json tags: unknown keys are refused, and numbers and
+// booleans may be strings (compose interpolates them so). A missing section
+// leaves v as it is. Errors wrap ErrBadInput.
+func (p *Project) DecodeSection(key string, v any) error {
+	b := p.sections[key]
+	if b == nil {
+		return nil
+	}
+	if err := xvalue.Decode(b, v); err != nil {
+		return fmt.Errorf("%w: %s.%s: %w", ErrBadInput, ExtensionKey, key, err)
+	}
+	return nil
+}
 
 // Sections lists the keys of the sections that Section returns, sorted.
 func (p *Project) Sections() []string {

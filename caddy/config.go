@@ -5,7 +5,6 @@ import (
 	"log/slog"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
-	"github.com/bluegreen-dev/bluegreen/internal/xvalue"
 )
 
 // SectionKey is the key of x-bluegreen that holds the Caddy settings:
@@ -29,10 +28,8 @@ type Config struct {
 // bluegreen.ErrBadInput.
 func ConfigFromProject(p *bluegreen.Project, edits ...func(*Config)) (Config, error) {
 	var c Config
-	if b := p.Section(SectionKey); b != nil {
-		if err := xvalue.Decode(b, &c); err != nil {
-			return Config{}, fmt.Errorf("%w: %s.%s: %w", bluegreen.ErrBadInput, bluegreen.ExtensionKey, SectionKey, err)
-		}
+	if err := p.DecodeSection(SectionKey, &c); err != nil {
+		return Config{}, err
 	}
 	for _, edit := range edits {
 		edit(&c)

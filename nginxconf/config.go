@@ -89,10 +89,8 @@ type rawConfig struct {
 // bluegreen.ErrBadInput.
 func ConfigFromProject(p *bluegreen.Project, edits ...func(*Config)) (Config, error) {
 	var raw rawConfig
-	if b := p.Section(SectionKey); b != nil {
-		if err := xvalue.Decode(b, &raw); err != nil {
-			return Config{}, fmt.Errorf("%w: %s.%s: %w", bluegreen.ErrBadInput, bluegreen.ExtensionKey, SectionKey, err)
-		}
+	if err := p.DecodeSection(SectionKey, &raw); err != nil {
+		return Config{}, err
 	}
 	c := Config{
 		Upstream: raw.Upstream, UpstreamFile: raw.UpstreamFile, Conf: raw.Conf, Prefix: raw.Prefix, Binary: raw.Binary,

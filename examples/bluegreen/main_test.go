@@ -91,6 +91,14 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(file, []byte("services: {web: {image: app}, db: {image: db}}\nx-bluegreen: {service: api, port: 8000}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	twoProxies := filepath.Join(dir, "two-proxies.yaml")
+	if err := os.WriteFile(twoProxies, []byte("services: {web: {image: app, ports: [\"8000\"]}}\nx-bluegreen: {nginx: {upstream: backend}, caddy: {id: web}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typo, []byte("services: {web: {image: app, ports: [\"8000\"]}}\nx-bluegreen: {ngnix: {upstream: backend}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -100,6 +108,8 @@ func TestBadInput(t *testing.T) {
 		{"missing file", []string{"deploy", "-f", filepath.Join(dir, "nope.yaml"), "-p", "x"}, []string{"nope.yaml"}},
 		{"unknown service", []string{"deploy", "-f", file, "-p", "x"}, []string{`"api" is not a service`}},
 		{"unexpected argument", []string{"status", "-f", file, "extra"}, []string{"extra"}},
+		{"two proxy sections", []string{"status", "-f", twoProxies, "-p", "x"}, []string{"sections caddy and nginx: name one proxy"}},
+		{"a proxy section with a typo", []string{"status", "-f", typo, "-p", "x"}, []string{`unknown field "ngnix"`, "caddy, haproxy, nginx"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := cli(t, tc.args...)
