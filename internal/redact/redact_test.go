@@ -158,14 +158,14 @@ func FuzzURL(f *testing.F) {
 			// A part of their own may spell the markers, or escape
 			// letters that decode to them.
 			if strings.Contains(strings.ToUpper(part), "SECRET") || strings.Contains(part, "%") {
-				t.Skip()
+				return // not an input this property speaks of
 			}
 		}
 		prefix := prefixes[int(form)%len(prefixes)]
 		if prefix == "" && !isWord(user) {
 			// Without "//", "a/b:pw@host" is a path, not a user and a
 			// password: only "user:pw@host" reads as one.
-			t.Skip()
+			return
 		}
 		raw := prefix + user + ":" + pw + "@" + host + path + "?" + key + "=" + qv + value
 		got := URL(raw)

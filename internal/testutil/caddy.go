@@ -58,7 +58,7 @@ func CaddyBinary() (string, error) {
 func RequireCaddy(t testing.TB) {
 	t.Helper()
 	if _, err := CaddyBinary(); err != nil {
-		skipOrFail(t, err)
+		SkipOrFail(t, err)
 	}
 }
 

@@ -42,7 +42,7 @@ func HAProxyBinary() (string, error) {
 func RequireHAProxy(t testing.TB) {
 	t.Helper()
 	if _, err := HAProxyBinary(); err != nil {
-		skipOrFail(t, err)
+		SkipOrFail(t, err)
 	}
 }
 

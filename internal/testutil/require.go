@@ -47,7 +47,7 @@ func NginxBinary() (string, error) {
 func RequireDocker(t testing.TB) {
 	t.Helper()
 	if err := DockerAvailable(context.Background()); err != nil {
-		skipOrFail(t, err)
+		SkipOrFail(t, err)
 	}
 }
 
@@ -56,11 +56,13 @@ func RequireDocker(t testing.TB) {
 func RequireNginx(t testing.TB) {
 	t.Helper()
 	if _, err := NginxBinary(); err != nil {
-		skipOrFail(t, err)
+		SkipOrFail(t, err)
 	}
 }
 
-func skipOrFail(t testing.TB, err error) {
+// SkipOrFail skips the test for the reason err, or fails it when CI=true:
+// there, a proof may not skip.
+func SkipOrFail(t testing.TB, err error) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("CI=true: integration tests may not skip: %v", err)
