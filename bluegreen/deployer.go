@@ -222,8 +222,9 @@ func (d *Deployer) prepare(ctx context.Context, r *Report, kind string, load pla
 func (d *Deployer) settle(ctx context.Context, r *Report) error {
 	w := d.watch(ctx, r.To)
 	// The drain comes first: until the proxy lets go of the old routing
-	// (a reloaded proxy's old workers, say), some new requests may reach it (on a first deploy, whatever
-	// the upstream file held before), and verify would see it.
+	// (a reloaded proxy's old workers, say), some new requests may reach
+	// it (on a first deploy, whatever the proxy held before), and verify
+	// would see it.
 	err := d.run(ctx, r, StepDrain, r.From, w.watched(d.drain))
 	if err == nil && d.Project.Config.VerifyURL != "" {
 		err = d.run(ctx, r, StepVerify, r.To, w.watched(d.verify))

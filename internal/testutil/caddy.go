@@ -250,13 +250,8 @@ func Caddy(t testing.TB) *CaddyServer {
 	if err != nil {
 		t.Fatalf("testutil.Caddy: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("caddy log (%s), last lines:\n%s", c.LogFile, c.LogTail(4096))
-		}
-		if err := c.Close(); err != nil {
-			t.Errorf("testutil.Caddy: %v", err)
-		}
-	})
+	stopOnCleanup(t, "testutil.Caddy", func() string {
+		return fmt.Sprintf("caddy log (%s), last lines:\n%s", c.LogFile, c.LogTail(4096))
+	}, c.Close)
 	return c
 }

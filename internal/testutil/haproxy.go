@@ -304,14 +304,9 @@ func HAProxyWith(t testing.TB, opts HAProxyOptions) *HAProxyServer {
 	if err != nil {
 		t.Fatalf("testutil.HAProxy: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("haproxy output:\n%s", haproxyTail(h.Output(), 4096))
-		}
-		if err := h.Close(); err != nil {
-			t.Errorf("testutil.HAProxy: %v", err)
-		}
-	})
+	stopOnCleanup(t, "testutil.HAProxy", func() string {
+		return "haproxy output:\n" + haproxyTail(h.Output(), 4096)
+	}, h.Close)
 	return h
 }
 

@@ -222,15 +222,23 @@ func Nginx(t testing.TB) *NginxServer {
 	if err != nil {
 		t.Fatalf("testutil.Nginx: %v", err)
 	}
+	stopOnCleanup(t, "testutil.Nginx", func() string {
+		return fmt.Sprintf("nginx error log (%s), last lines:\n%s", n.ErrorLog, n.ErrorLogTail(4096))
+	}, n.Close)
+	return n
+}
+
+// stopOnCleanup closes a private server when the test ends, logging what
+// its log says when the test failed.
+func stopOnCleanup(t testing.TB, name string, logTail func() string, close func() error) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("nginx error log (%s), last lines:\n%s", n.ErrorLog, n.ErrorLogTail(4096))
+			t.Log(logTail())
 		}
-		if err := n.Close(); err != nil {
-			t.Errorf("testutil.Nginx: %v", err)
+		if err := close(); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	})
-	return n
 }
 
 func waitListening(port int, timeout time.Duration) error {
