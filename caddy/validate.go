@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/internal/redact"
+	"github.com/bluegreen-dev/bluegreen/internal/xvalue"
 )
 
 // Every value that reaches Caddy is checked here first. Caddy itself takes
@@ -34,11 +35,6 @@ func badInput(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{bluegreen.ErrBadInput}, args...)...)
 }
 
-// hasControl reports whether s holds an ASCII control character or DEL.
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
-}
-
 // checkAdmin parses the admin URL: http or https, a host, and optionally a
 // path prefix (an admin API behind a proxy); no query or fragment. Errors
 // show it with its secrets masked.
@@ -47,7 +43,7 @@ func checkAdmin(raw string) (*url.URL, error) {
 		raw = DefaultAdmin
 	}
 	shown := redact.URL(raw)
-	if hasControl(raw) {
+	if xvalue.HasControl(raw) {
 		return nil, badInput("caddy.admin %q holds a control character", shown)
 	}
 	u, err := url.Parse(raw)
@@ -103,7 +99,7 @@ func checkAddrs(addrs []string) error {
 }
 
 func checkAddr(a string) error {
-	if hasControl(a) {
+	if xvalue.HasControl(a) {
 		return badInput("upstream address %q holds a control character", a)
 	}
 	host, port, err := net.SplitHostPort(a)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/xvalue"
 )
 
 // Every value that reaches HAProxy's runtime API is checked here first. A
@@ -27,11 +28,6 @@ const maxAddrs = 1000
 
 func badInput(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{bluegreen.ErrBadInput}, args...)...)
-}
-
-// hasControl reports whether s holds an ASCII control character or DEL.
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // endpoint is where the runtime API listens: network "unix", "tcp4" or
@@ -59,7 +55,7 @@ func parseSocket(s string) (endpoint, error) {
 	switch {
 	case s == "":
 		return endpoint{}, badInput("haproxy.socket is empty: %s", want)
-	case hasControl(s):
+	case xvalue.HasControl(s):
 		return endpoint{}, badInput("haproxy.socket %q holds a control character", s)
 	}
 	if rest, ok := strings.CutPrefix(s, "unix@"); ok {
@@ -130,7 +126,7 @@ func parseAddrs(addrs []string) ([]netip.AddrPort, error) {
 // command separator or escape in it. The values in it were checked above,
 // so a failure here is a bug of this package, still refused.
 func checkLine(cmd string) error {
-	if hasControl(cmd) || strings.ContainsAny(cmd, `;\`) {
+	if xvalue.HasControl(cmd) || strings.ContainsAny(cmd, `;\`) {
 		return badInput("runtime API command %q holds a control character, ';' or '\\'", cmd)
 	}
 	return nil
