@@ -41,6 +41,29 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// The minimal program that deploys a release: load it, give the Deployer
+// an engine and a Switcher, deploy. (bluegreentest's fakes stand in for
+// Docker and the proxy here; a real program passes bluegreen.NewEngine and
+// a proxy package's FromProject, as the package documentation shows.)
+func Example() {
+	file, cleanup := exampleFile()
+	defer cleanup()
+	ctx := context.Background()
+	p, err := bluegreen.Load(ctx, bluegreen.Source{Files: []string{file}, ProjectName: "shop", Env: []string{"TAG=v1"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	d := &bluegreen.Deployer{Project: p, Compose: &bluegreentest.Compose{}, Switcher: &bluegreentest.Switcher{}}
+	report, err := d.Deploy(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("release %d is live in %s\n", report.Release.ID, report.To)
+	// Output: release 1 is live in blue
+}
+
 // A deploy service embeds the Deployer behind an HTTP endpoint: POST
 // /deploy?tag=v2 deploys that release. The lock in the Deployer already
 // refuses a second deploy of the project; the mutex keeps this service's

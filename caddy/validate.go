@@ -2,13 +2,13 @@ package caddy
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/hostport"
 	"github.com/bluegreen-dev/bluegreen/internal/redact"
 	"github.com/bluegreen-dev/bluegreen/internal/xvalue"
 )
@@ -22,11 +22,6 @@ import (
 // idPattern is what an ID may hold: it becomes a path segment of the admin
 // URL and part of the marker's "@id".
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
-
-// hostPattern is a host name or an IPv4 address: what a container name or
-// a DNS name needs, nothing that Caddy reads as a placeholder ("{...}"), a
-// network ("tcp/...", "unix//...") or a port range.
-var hostPattern = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$`)
 
 // maxAddrs bounds the upstreams of one Switch; a slot has one per replica.
 const maxAddrs = 1000
@@ -102,21 +97,14 @@ func checkAddr(a string) error {
 	if xvalue.HasControl(a) {
 		return badInput("upstream address %q holds a control character", a)
 	}
-	host, port, err := net.SplitHostPort(a)
+	c, err := hostport.Parse(a)
 	if err != nil {
-		return badInput("upstream address %q: want host:port", a)
+		return fmt.Errorf("%w: upstream %w", bluegreen.ErrBadInput, err)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-		return badInput("upstream address %q: port %q is not a number 1-65535", a, port)
-	}
-	if strings.HasPrefix(a, "[") {
-		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil || strings.Contains(host, "%") {
-			return badInput("upstream address %q: %q is not an IPv6 address", a, host)
-		}
-		return nil
-	}
-	if !hostPattern.MatchString(host) {
-		return badInput("upstream address %q: host %q: want a name or an IP address (letters, digits, '_', '.', '-')", a, host)
+	if c.String() != a {
+		// Caddy dials the address as written: no text it would read
+		// another way than nginx does ("[127.0.0.1]", a port "080").
+		return badInput("upstream address %q: write it as %s", a, c)
 	}
 	return nil
 }

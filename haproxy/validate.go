@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/hostport"
 	"github.com/bluegreen-dev/bluegreen/internal/xvalue"
 )
 
@@ -108,16 +109,14 @@ func parseAddrs(addrs []string) ([]netip.AddrPort, error) {
 	}
 	out := make([]netip.AddrPort, 0, len(addrs))
 	for _, a := range addrs {
-		ap, err := netip.ParseAddrPort(a)
-		switch {
-		case err != nil:
-			return nil, badInput("address %q: want IP:PORT, such as 127.0.0.1:8080 (HAProxy's set server addr takes an IP address, not a host name)", a)
-		case ap.Addr().Zone() != "":
-			return nil, badInput("address %q: an IPv6 zone is not taken", a)
-		case ap.Port() == 0:
-			return nil, badInput("address %q: port 0", a)
+		ap, err := hostport.Parse(a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", bluegreen.ErrBadInput, err)
 		}
-		out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		if !ap.IP.IsValid() {
+			return nil, badInput("address %q: want IP:PORT, such as 127.0.0.1:8080 (HAProxy's set server addr takes an IP address, not a host name)", a)
+		}
+		out = append(out, ap.AddrPort())
 	}
 	return out, nil
 }

@@ -3,13 +3,12 @@ package nginxconf
 import (
 	"bytes"
 	"fmt"
-	"net"
-	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/hostport"
 )
 
 // header starts every file Switch writes; Active reads the slot from it.
@@ -17,9 +16,6 @@ const header = "# Managed by bluegreen: do not edit. slot="
 
 var (
 	upstreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	// hostName also takes '_': compose names containers
-	// <project>-<service>-<n>, and both names may hold one.
-	hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
 // upstream is what the managed file says.
@@ -49,37 +45,14 @@ func (u upstream) validate() (upstream, error) {
 	}
 	addrs := make([]string, len(u.Addrs))
 	for i, a := range u.Addrs {
-		c, err := canonicalAddr(a)
+		c, err := hostport.Parse(a)
 		if err != nil {
-			return u, err
+			return u, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
-		addrs[i] = c
+		addrs[i] = c.String()
 	}
 	u.Addrs = addrs
 	return u, nil
-}
-
-// canonicalAddr checks that addr is host:port, with an IP address (no IPv6
-// zone) or a plain host name, and a port from 1 to 65535.
-func canonicalAddr(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("%w: address %q: %v", ErrInvalid, addr, err)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || strings.TrimLeft(port, "0123456789") != "" || n < 1 || n > 65535 {
-		return "", fmt.Errorf("%w: address %q: port %q: want 1-65535", ErrInvalid, addr, port)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if ip.Zone() != "" {
-			return "", fmt.Errorf("%w: address %q: IPv6 zones are not supported", ErrInvalid, addr)
-		}
-		return net.JoinHostPort(ip.String(), strconv.Itoa(n)), nil
-	}
-	if len(host) > 253 || !hostName.MatchString(host) {
-		return "", fmt.Errorf("%w: address %q: host %q is neither an IP address nor a plain host name", ErrInvalid, addr, host)
-	}
-	return net.JoinHostPort(host, strconv.Itoa(n)), nil
 }
 
 // render validates u and returns the content of the managed file:

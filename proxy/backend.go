@@ -5,16 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/hostport"
 )
 
 // backend is one generation of routing: the addresses of a slot as one
@@ -77,15 +75,8 @@ func checkAddrs(addrs []string) error {
 		return fmt.Errorf("%w: no addresses", ErrInvalid)
 	}
 	for _, a := range addrs {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil {
-			return fmt.Errorf("%w: address %q: %v", ErrInvalid, a, err)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%w: address %q: port %q: want 1-65535", ErrInvalid, a, port)
-		}
-		if host == "" || strings.ContainsAny(host, "/?#@% ") {
-			return fmt.Errorf("%w: address %q: host %q", ErrInvalid, a, host)
+		if _, err := hostport.Parse(a); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
 	return nil

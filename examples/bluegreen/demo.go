@@ -14,7 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
-	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+	"github.com/bluegreen-dev/bluegreen/internal/appimage"
+	"github.com/bluegreen-dev/bluegreen/internal/loadgen"
+	"github.com/bluegreen-dev/bluegreen/internal/localhost"
+	"github.com/bluegreen-dev/bluegreen/internal/localnginx"
 	"github.com/bluegreen-dev/bluegreen/nginxconf"
 	"github.com/bluegreen-dev/bluegreen/proxy"
 )
@@ -71,12 +74,12 @@ type demoProxy struct {
 func startProxy(ctx context.Context, mode, dir string, logger *slog.Logger) (*demoProxy, error) {
 	if mode == "auto" {
 		mode = "nginx"
-		if _, err := testutil.NginxBinary(); err != nil {
+		if _, err := localnginx.Binary(); err != nil {
 			mode = "go"
 		}
 	}
 	if mode == "nginx" {
-		ngx, err := testutil.StartNginx(filepath.Join(dir, "nginx"))
+		ngx, err := localnginx.Start(filepath.Join(dir, "nginx"))
 		if err != nil {
 			return nil, fmt.Errorf("demo: starting nginx: %w", err)
 		}
@@ -108,7 +111,7 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode strin
 	say := func(format string, args ...any) { fmt.Fprintf(out, "demo: "+format+"\n", args...) }
 
 	say("building the demo image (a static Go app in a FROM scratch image)")
-	if err := testutil.BuildImage(ctx, "bluegreen-testapp:v1", "bluegreen-testapp:v2", "bluegreen-testapp:v3"); err != nil {
+	if err := appimage.Build(ctx, "bluegreen-testapp:v1", "bluegreen-testapp:v2", "bluegreen-testapp:v3"); err != nil {
 		return fmt.Errorf("demo: building the image: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "bluegreen-demo-")
@@ -123,7 +126,7 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode strin
 	defer front.close()
 	say("%s listening on %s", front.name, front.url)
 
-	ports, err := testutil.FreePorts(2)
+	ports, err := localhost.FreePorts(2)
 	if err != nil {
 		return err
 	}
@@ -182,7 +185,7 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode strin
 		return err
 	}
 	say("v1 is live; starting 8 clients sending requests through the proxy without pause")
-	load := testutil.StartLoad(front.url+"/version", testutil.LoadOptions{})
+	load := loadgen.Start(front.url+"/version", loadgen.Options{})
 	defer load.Stop()
 	var reports []*bluegreen.Report
 	for _, tag := range []string{"v2", "v3"} {

@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/localhost"
 )
 
 // ErrCaddyMissing is returned when no caddy binary can be found.
@@ -178,7 +179,7 @@ func (c *CaddyServer) waitReady(timeout time.Duration) error {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return waitListening(c.Port, time.Until(deadline))
+				return localhost.WaitListening(c.Port, time.Until(deadline))
 			}
 			err = fmt.Errorf("GET /config/: %s", resp.Status)
 		}
@@ -221,17 +222,7 @@ func (c *CaddyServer) kill() {
 
 // LogTail returns at most max bytes from the end of Caddy's log.
 func (c *CaddyServer) LogTail(max int) string {
-	data, err := os.ReadFile(c.LogFile)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	if len(data) > max {
-		data = data[len(data)-max:]
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			data = data[i+1:]
-		}
-	}
-	return string(data)
+	return localhost.FileTail(c.LogFile, max)
 }
 
 // Section returns the caddy keys of an x-bluegreen section that drive this

@@ -9,11 +9,12 @@
 //	// ... deploy image behind ngx.UpstreamFile ...
 //	res := load.Stop()                       // res.Sent, res.Failed, res.Versions
 //
-// The test app (testapp/main.go) answers its VERSION on /, /healthz and
-// /version, and misbehaves on request: BOOT_DELAY, FAIL=500|crash, SLOW,
-// IGNORE_SIGTERM. Each helper also has a form that returns errors
-// (BuildImage, StartNginx, StartLoad) for callers without a *testing.T,
-// such as a demo command.
+// The test app (internal/appimage/testapp/main.go) answers its VERSION on /,
+// /healthz and /version, and misbehaves on request: BOOT_DELAY,
+// FAIL=500|crash, SLOW, IGNORE_SIGTERM. The image, the private nginx and the
+// load generator live in packages without "testing" (internal/appimage,
+// internal/localnginx, internal/loadgen), which the example CLI's demo
+// imports; this package wraps them for tests.
 //
 // All traffic goes to 127.0.0.1 only.
 package testutil

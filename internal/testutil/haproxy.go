@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/localhost"
 )
 
 // ErrHAProxyMissing is returned when no haproxy binary can be found.
@@ -201,7 +203,7 @@ func (h *HAProxyServer) waitServing(exited <-chan struct{}, timeout time.Duratio
 			return errors.New("haproxy exited")
 		default:
 		}
-		err := waitListening(h.Port, 0)
+		err := localhost.WaitListening(h.Port, 0)
 		if err == nil {
 			_, err = h.Run("show info")
 		}

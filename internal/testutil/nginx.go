@@ -1,216 +1,29 @@
 package testutil
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/localnginx"
 )
+
+// The private nginx lives in internal/localnginx, which the example CLI's
+// demo uses too; these names keep the tests' vocabulary.
+type NginxServer = localnginx.Server
 
 // PlaceholderUpstream is what StartNginx writes to the upstream file: a
 // closed port, so requests answer 502 until a deploy routes the upstream.
-const PlaceholderUpstream = "upstream backend { server 127.0.0.1:1; }\n"
+const PlaceholderUpstream = localnginx.PlaceholderUpstream
 
-// NginxServer is a private nginx master running from its own prefix
-// directory, listening on 127.0.0.1 only.
-type NginxServer struct {
-	URL          string // "http://127.0.0.1:PORT"
-	Port         int
-	Prefix       string // the -p directory; holds every file below
-	Conf         string // nginx.conf
-	UpstreamFile string // included by Conf; defines upstream Upstream
-	Upstream     string // "backend"
-	Binary       string // the nginx executable
-	PIDFile      string
-	ErrorLog     string
+// ErrNginxMissing is returned when no nginx binary can be found.
+var ErrNginxMissing = localnginx.ErrMissing
 
-	closeOnce sync.Once
-	closeErr  error
-}
+// NginxBinary returns the path of the nginx binary, or ErrNginxMissing.
+func NginxBinary() (string, error) { return localnginx.Binary() }
 
-// StartNginx writes a configuration into dir, which becomes the prefix, and
-// starts nginx on a free 127.0.0.1 port. It returns once the port accepts
-// connections. The caller must Close it.
-func StartNginx(dir string) (*NginxServer, error) {
-	bin, err := NginxBinary()
-	if err != nil {
-		return nil, err
-	}
-	dir, err = filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	// Workers must reach the temp paths; see the user directive in conf.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
-	}
-	n := &NginxServer{
-		Prefix:       dir,
-		Conf:         filepath.Join(dir, "nginx.conf"),
-		UpstreamFile: filepath.Join(dir, "upstream.conf"),
-		Upstream:     "backend",
-		Binary:       bin,
-		PIDFile:      filepath.Join(dir, "nginx.pid"),
-		ErrorLog:     filepath.Join(dir, "error.log"),
-	}
-	if err := os.WriteFile(n.UpstreamFile, []byte(PlaceholderUpstream), 0o644); err != nil {
-		return nil, err
-	}
-	// FreePort can race with another process taking the port: try again.
-	for attempt := 1; ; attempt++ {
-		err = n.start()
-		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
-			break
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return n, nil
-}
-
-func (n *NginxServer) start() error {
-	port, err := FreePort()
-	if err != nil {
-		return err
-	}
-	n.Port = port
-	n.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := os.WriteFile(n.Conf, []byte(n.config()), 0o644); err != nil {
-		return err
-	}
-	// With daemon on, nginx returns once the master has bound its sockets
-	// and forked away; a bad config or a taken port makes it exit non-zero.
-	if out, err := n.command().CombinedOutput(); err != nil {
-		return fmt.Errorf("start nginx: %w: %s", err, bytes.TrimSpace(out))
-	}
-	if err := waitListening(n.Port, 10*time.Second); err != nil {
-		n.kill()
-		return fmt.Errorf("start nginx: %w (error log: %s)", err, n.ErrorLogTail(2048))
-	}
-	return nil
-}
-
-func (n *NginxServer) config() string {
-	p := func(name string) string { return filepath.Join(n.Prefix, name) }
-	var b strings.Builder
-	if os.Geteuid() == 0 {
-		// Started by root, workers run as nobody, who cannot enter the 0700
-		// parents of a t.TempDir: responses that spill to proxy_temp get
-		// truncated and large request bodies fail. Workers as root can.
-		b.WriteString("user root;\n")
-	}
-	fmt.Fprintf(&b, `daemon on;
-pid %s;
-error_log %s info;
-worker_processes 1;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path %s;
-    proxy_temp_path %s;
-    fastcgi_temp_path %s;
-    uwsgi_temp_path %s;
-    scgi_temp_path %s;
-    include %s;
-    server {
-        listen 127.0.0.1:%d;
-        location / {
-            proxy_pass http://%s;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-`, n.PIDFile, n.ErrorLog, p("client_body_temp"), p("proxy_temp"), p("fastcgi_temp"),
-		p("uwsgi_temp"), p("scgi_temp"), n.UpstreamFile, n.Port, n.Upstream)
-	return b.String()
-}
-
-// command is nginx with this server's prefix, config and startup error log,
-// followed by args (e.g. "-s", "reload").
-func (n *NginxServer) command(args ...string) *exec.Cmd {
-	base := []string{"-p", n.Prefix, "-c", n.Conf, "-e", n.ErrorLog}
-	return exec.Command(n.Binary, append(base, args...)...)
-}
-
-// Reload asks the master to re-read the configuration (nginx -s reload). It
-// returns once the signal is sent; new workers take over shortly after.
-func (n *NginxServer) Reload() error {
-	if out, err := n.command("-s", "reload").CombinedOutput(); err != nil {
-		return fmt.Errorf("reload nginx: %w: %s", err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
-// Close stops nginx gracefully (nginx -s quit), waits up to 10s for the
-// master to exit and kills the process group after that. It is safe to call
-// more than once.
-func (n *NginxServer) Close() error {
-	n.closeOnce.Do(func() { n.closeErr = n.close() })
-	return n.closeErr
-}
-
-func (n *NginxServer) close() error {
-	pid, err := n.pid()
-	if err != nil {
-		return fmt.Errorf("stop nginx: %w", err)
-	}
-	if out, err := n.command("-s", "quit").CombinedOutput(); err != nil {
-		n.kill()
-		return fmt.Errorf("stop nginx: quit: %w: %s", err, bytes.TrimSpace(out))
-	}
-	if waitExit(pid, 10*time.Second) {
-		return nil
-	}
-	n.kill()
-	return fmt.Errorf("stop nginx: master %d still running 10s after quit, killed", pid)
-}
-
-// kill ends master and workers at once: the master calls setsid when it
-// daemonizes, so its pid is also its process group.
-func (n *NginxServer) kill() {
-	if pid, err := n.pid(); err == nil {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		waitExit(pid, 2*time.Second)
-	}
-}
-
-func (n *NginxServer) pid() (int, error) {
-	data, err := os.ReadFile(n.PIDFile)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(data)))
-}
-
-// ErrorLogTail returns at most max bytes from the end of the error log.
-func (n *NginxServer) ErrorLogTail(max int) string {
-	data, err := os.ReadFile(n.ErrorLog)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	if len(data) > max {
-		data = data[len(data)-max:]
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			data = data[i+1:]
-		}
-	}
-	return string(data)
-}
+// StartNginx starts a private nginx with its prefix in dir (see
+// localnginx.Start). The caller must Close it.
+func StartNginx(dir string) (*NginxServer, error) { return localnginx.Start(dir) }
 
 // Nginx starts a private nginx in a t.TempDir and stops it in t.Cleanup. When
 // the test failed, the cleanup logs the end of nginx's error log. It skips
@@ -239,55 +52,4 @@ func stopOnCleanup(t testing.TB, name string, logTail func() string, close func(
 			t.Errorf("%s: %v", name, err)
 		}
 	})
-}
-
-func waitListening(port int, timeout time.Duration) error {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return conn.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s does not accept connections after %v: %w", addr, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// waitExit reports whether pid was gone within timeout.
-func waitExit(pid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for processAlive(pid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
-
-// processAlive treats a zombie as gone: the daemonized master is reparented
-// to PID 1, which may never reap it, yet it has released its sockets.
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
-	}
-	// The state follows the command name, which is in parentheses.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
-}
-
-// Section returns the nginx keys of an x-bluegreen section that drive this
-// server, indented by four spaces to sit under "  nginx:".
-func (n *NginxServer) Section() string {
-	return fmt.Sprintf("    upstream: %s\n    upstream_file: %s\n    conf: %s\n    prefix: %s\n    binary: %s\n",
-		n.Upstream, n.UpstreamFile, n.Conf, n.Prefix, n.Binary)
 }

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
+	"github.com/bluegreen-dev/bluegreen/internal/appimage"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
@@ -102,25 +102,7 @@ func BuildNginxImage(ctx context.Context, tag string) error {
 		return fmt.Errorf("build nginx image: %w", err)
 	}
 
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return fmt.Errorf("docker client: %w", err)
-	}
-	defer cli.Close()
-	resp, err := cli.ImageBuild(ctx, &buf, build.ImageBuildOptions{
-		Tags:        []string{tag},
-		Remove:      true,
-		ForceRemove: true,
-		Version:     build.BuilderV1,
-	})
-	if err != nil {
-		return fmt.Errorf("build image %s: %w", tag, err)
-	}
-	defer resp.Body.Close()
-	if err := readBuildOutput(resp.Body); err != nil {
-		return fmt.Errorf("build image %s: %w", tag, err)
-	}
-	return nil
+	return appimage.BuildContext(ctx, &buf, tag)
 }
 
 // tarEntry is a file (or, with data nil and dir set, a directory) of a

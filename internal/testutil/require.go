@@ -2,18 +2,13 @@ package testutil
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/client"
 )
-
-// ErrNginxMissing is returned when no nginx binary can be found.
-var ErrNginxMissing = errors.New("nginx binary not found (looked in PATH and /usr/sbin/nginx)")
 
 // DockerAvailable reports whether a Docker engine answers a ping within 5s.
 func DockerAvailable(ctx context.Context) error {
@@ -28,18 +23,6 @@ func DockerAvailable(ctx context.Context) error {
 		return fmt.Errorf("docker engine does not answer: %w", err)
 	}
 	return nil
-}
-
-// NginxBinary returns the path of the nginx binary, or ErrNginxMissing.
-// PATH often lacks /usr/sbin, so that is tried as well.
-func NginxBinary() (string, error) {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p, nil
-	}
-	if p, err := exec.LookPath("/usr/sbin/nginx"); err == nil {
-		return p, nil
-	}
-	return "", ErrNginxMissing
 }
 
 // RequireDocker skips the test when no Docker engine answers, or fails it
