@@ -107,10 +107,22 @@ func startProxy(ctx context.Context, mode, dir string, logger *slog.Logger) (*de
 	}, nil
 }
 
-func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode string) (err error) {
-	say := func(format string, args ...any) { fmt.Fprintf(out, "demo: "+format+"\n", args...) }
+// demo is one run of the demo command: its proxy, its compose file and
+// project, and the engine that runs the slots.
+type demo struct {
+	out     io.Writer
+	logger  *slog.Logger
+	front   *demoProxy
+	file    string
+	project string
+	engine  *bluegreen.Engine
+}
 
-	say("building the demo image (a static Go app in a FROM scratch image)")
+func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, "demo: "+format+"\n", args...) }
+
+func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode string) (err error) {
+	d := &demo{out: out, logger: logger, project: fmt.Sprintf("bluegreen-demo-%d", os.Getpid())}
+	d.say("building the demo image (a static Go app in a FROM scratch image)")
 	if err := appimage.Build(ctx, "bluegreen-testapp:v1", "bluegreen-testapp:v2", "bluegreen-testapp:v3"); err != nil {
 		return fmt.Errorf("demo: building the image: %w", err)
 	}
@@ -119,91 +131,102 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, mode strin
 		return err
 	}
 	defer os.RemoveAll(dir)
-	front, err := startProxy(ctx, mode, dir, logger)
-	if err != nil {
+	if d.front, err = startProxy(ctx, mode, dir, logger); err != nil {
 		return err
 	}
-	defer front.close()
-	say("%s listening on %s", front.name, front.url)
-
-	ports, err := localhost.FreePorts(2)
-	if err != nil {
+	defer d.front.close()
+	d.say("%s listening on %s", d.front.name, d.front.url)
+	if err := d.writeFile(dir); err != nil {
 		return err
 	}
-	file := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf(demoCompose, ports[0], ports[1], front.section)), 0o644); err != nil {
-		return err
-	}
-	backend, err := bluegreen.NewEngine(ctx, "")
-	if err != nil {
+	if d.engine, err = bluegreen.NewEngine(ctx, ""); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	defer backend.Close()
-	project := fmt.Sprintf("bluegreen-demo-%d", os.Getpid())
-	say("compose project %s, slots blue=127.0.0.1:%d green=127.0.0.1:%d", project, ports[0], ports[1])
+	defer d.engine.Close()
+	defer func() { err = errors.Join(err, d.cleanup(ctx)) }()
 
-	deployer := func(tag string) (*bluegreen.Deployer, error) {
-		src := bluegreen.Source{Files: []string{file}, ProjectName: project, Env: []string{"IMAGE_TAG=" + tag}}
-		p, err := bluegreen.Load(ctx, src)
-		if err != nil {
-			return nil, err
-		}
-		sw, err := front.switcher(p)
-		if err != nil {
-			return nil, err
-		}
-		return &bluegreen.Deployer{
-			Project: p, Compose: backend, Switcher: sw, Logger: logger,
-			OnEvent: newProgressPrinter(out, outputLines).event,
-		}, nil
-	}
-	defer func() {
-		// Remove whatever the demo started, even after Ctrl-C.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		d, derr := deployer("v1")
-		if derr == nil {
-			d.OnEvent = nil
-			derr = d.Down(cctx, true)
-		}
-		if derr != nil {
-			err = errors.Join(err, fmt.Errorf("demo: cleaning up: %w", derr))
-			return
-		}
-		say("cleaned up: slots, network and proxy removed")
-	}()
-	deploy := func(tag string) (*bluegreen.Report, error) {
-		d, err := deployer(tag)
-		if err != nil {
-			return nil, err
-		}
-		say("deploying %s", tag)
-		return d.Deploy(ctx)
-	}
-
-	if _, err := deploy("v1"); err != nil {
+	if _, err := d.deploy(ctx, "v1"); err != nil {
 		return err
 	}
-	say("v1 is live; starting 8 clients sending requests through the proxy without pause")
-	load := loadgen.Start(front.url+"/version", loadgen.Options{})
+	d.say("v1 is live; starting 8 clients sending requests through the proxy without pause")
+	load := loadgen.Start(d.front.url+"/version", loadgen.Options{})
 	defer load.Stop()
 	var reports []*bluegreen.Report
 	for _, tag := range []string{"v2", "v3"} {
-		r, err := deploy(tag)
+		r, err := d.deploy(ctx, tag)
 		if err != nil {
 			return err
 		}
 		reports = append(reports, r)
 	}
-	res := load.Stop()
+	return d.summary(reports, load.Stop())
+}
 
-	say("summary")
-	for i, r := range reports {
-		fmt.Fprintf(out, "  deploy v%d: %s -> %s in %s\n", i+2, r.From, r.To, r.Elapsed.Round(time.Millisecond))
+// writeFile writes the demo's compose file, with two free slot ports, into
+// dir.
+func (d *demo) writeFile(dir string) error {
+	ports, err := localhost.FreePorts(2)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(out, "  requests through the proxy during the deploys: %d sent, %d failed (%.0f req/s)\n",
+	d.file = filepath.Join(dir, "compose.yaml")
+	d.say("compose project %s, slots blue=127.0.0.1:%d green=127.0.0.1:%d", d.project, ports[0], ports[1])
+	return os.WriteFile(d.file, []byte(fmt.Sprintf(demoCompose, ports[0], ports[1], d.front.section)), 0o644)
+}
+
+// deployer is the Deployer of release tag.
+func (d *demo) deployer(ctx context.Context, tag string) (*bluegreen.Deployer, error) {
+	src := bluegreen.Source{Files: []string{d.file}, ProjectName: d.project, Env: []string{"IMAGE_TAG=" + tag}}
+	p, err := bluegreen.Load(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	sw, err := d.front.switcher(p)
+	if err != nil {
+		return nil, err
+	}
+	return &bluegreen.Deployer{
+		Project: p, Compose: d.engine, Switcher: sw, Logger: d.logger,
+		OnEvent: newProgressPrinter(d.out, outputLines).event,
+	}, nil
+}
+
+func (d *demo) deploy(ctx context.Context, tag string) (*bluegreen.Report, error) {
+	dep, err := d.deployer(ctx, tag)
+	if err != nil {
+		return nil, err
+	}
+	d.say("deploying %s", tag)
+	return dep.Deploy(ctx)
+}
+
+// cleanup removes the slots and the network that the demo started, even
+// after Ctrl-C. The demo's images stay: a later run reuses them.
+func (d *demo) cleanup(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	dep, err := d.deployer(cctx, "v1")
+	if err == nil {
+		dep.OnEvent = nil
+		err = dep.Down(cctx, true)
+	}
+	if err != nil {
+		return fmt.Errorf("demo: cleaning up: %w", err)
+	}
+	d.say("cleaned up: slots, network and proxy removed; the demo images (bluegreen-testapp:v1, v2, v3) are kept for the next run")
+	return nil
+}
+
+// summary prints what the deploys did and what the clients saw, and fails
+// if any request failed.
+func (d *demo) summary(reports []*bluegreen.Report, res loadgen.Result) error {
+	d.say("summary")
+	for i, r := range reports {
+		fmt.Fprintf(d.out, "  deploy v%d: %s -> %s in %s\n", i+2, r.From, r.To, r.Elapsed.Round(time.Millisecond))
+	}
+	fmt.Fprintf(d.out, "  requests through the proxy during the deploys: %d sent, %d failed (%.0f req/s)\n",
 		res.Sent, res.Failed, float64(res.Sent)/res.Duration.Seconds())
-	fmt.Fprintf(out, "  answered by: v1=%d v2=%d v3=%d\n", res.Versions["v1"], res.Versions["v2"], res.Versions["v3"])
+	fmt.Fprintf(d.out, "  answered by: v1=%d v2=%d v3=%d\n", res.Versions["v1"], res.Versions["v2"], res.Versions["v3"])
 	if res.Failed > 0 {
 		return fmt.Errorf("demo: %d of %d requests failed: %v", res.Failed, res.Sent, res.Failures)
 	}
