@@ -436,6 +436,23 @@ func TestTwoFileReplicas(t *testing.T) {
 	}
 }
 
+// In the two-file layout the port cannot be guessed from the base file:
+// the error says which key to set.
+func TestTwoFilePortNotSet(t *testing.T) {
+	src := writeCompose(t, "x-bluegreen: {service: web, slots: {blue: {file: blue.yaml}, green: {file: green.yaml}}}\n")
+	dir := filepath.Dir(src.Files[0])
+	for _, name := range []string{"blue.yaml", "green.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("services: {web: {image: app, ports: [\"8081:8000\"]}}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := loadConfig(context.Background(), src)
+	want := "port: not set; set x-bluegreen.port to the container port that each slot's file publishes"
+	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want ErrBadInput saying %q", err, want)
+	}
+}
+
 func TestLoadConfigMissingFile(t *testing.T) {
 	_, err := Load(context.Background(), Source{Files: []string{filepath.Join(t.TempDir(), "nope.yaml")}})
 	if !errors.Is(err, ErrBadInput) {
