@@ -699,6 +699,8 @@ func TestValidate(t *testing.T) {
 		{"negative durations", func(c *Config) {
 			c.Health.Interval, c.Health.Timeout, c.DrainTimeout, c.VerifyTimeout = -time.Millisecond, -time.Second, -time.Minute, -time.Hour
 		}, "drain_timeout: -1m0s may not be negative; health.interval: -1ms may not be negative; health.timeout: -1s may not be negative; verify_timeout: -1h0m0s may not be negative"},
+		{"port not set", func(c *Config) { c.Port = 0 }, "port: not set; set x-bluegreen.port to the container port the app listens on"},
+		{"port out of range", func(c *Config) { c.Port = 70000 }, "port: 70000 is not a container port (1-65535)"},
 		{"project name with capitals", func(c *Config) { c.Project = "Shop" },
 			`project name "Shop": compose takes only lowercase letters, digits, '-' and '_', starting with a letter or a digit`},
 		{"project name starting with '-'", func(c *Config) { c.Project = "-shop" },

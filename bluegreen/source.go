@@ -110,8 +110,9 @@ func (p *Project) Section(key string) json.RawMessage { return p.sections[key] }
 // a struct with json tags: unknown keys are refused, and numbers and
 // booleans may be strings (compose interpolates them so). A missing section
 // leaves v as it is. Errors wrap ErrBadInput; each problem names its key
-// (x-bluegreen.nginx.keepalive) and what was wanted, and an unknown key
-// comes with the nearest known one.
+// (x-bluegreen.nginx.keepalive) and what was wanted (a field's tag
+// `want:"a duration like 30s"` says it in words of its own), and an
+// unknown key comes with the nearest known one.
 func (p *Project) DecodeSection(key string, v any) error {
 	b := p.sections[key]
 	if b == nil {
