@@ -177,9 +177,9 @@ type rawConfig struct {
 	Port          xvalue.Number `json:"port"`
 	Slots         *rawSlots     `json:"slots"`
 	Health        *rawHealth    `json:"health"`
-	DrainTimeout  string        `json:"drain_timeout"`
+	DrainTimeout  string        `json:"drain_timeout" want:"a duration like 30s"`
 	VerifyURL     string        `json:"verify_url"`
-	VerifyTimeout string        `json:"verify_timeout"`
+	VerifyTimeout string        `json:"verify_timeout" want:"a duration like 30s"`
 	KeepRetired   *xvalue.Bool  `json:"keep_retired"`
 	StateDir      string        `json:"state_dir"`
 }
@@ -189,8 +189,8 @@ type rawHealth struct {
 	Host             string        `json:"host"`
 	Status           xvalue.Number `json:"status"`
 	TCP              xvalue.Bool   `json:"tcp"`
-	Interval         string        `json:"interval"`
-	Timeout          string        `json:"timeout"`
+	Interval         string        `json:"interval" want:"a duration like 30s"`
+	Timeout          string        `json:"timeout" want:"a duration like 30s"`
 	HealthyThreshold xvalue.Number `json:"healthy_threshold"`
 }
 
@@ -209,11 +209,14 @@ type rawSlot struct {
 func (r *rawSlot) UnmarshalJSON(b []byte) error {
 	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
 		type plain rawSlot
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		return dec.Decode((*plain)(r))
+		return xvalue.Decode("", b, (*plain)(r))
 	}
 	return r.Port.UnmarshalJSON(b)
+}
+
+// Want says what a slot must be, for xvalue.Decode's messages.
+func (rawSlot) Want() string {
+	return "a host port like 8081, or {file: <the slot's compose file>}"
 }
 
 // coreKeys are the keys of x-bluegreen that the core owns; every other key
@@ -260,32 +263,20 @@ func registeredSections() []string {
 // the project's directory. The caller validates the result.
 func decodeConfig(p *types.Project, edits []func(*Config)) (Config, map[string]json.RawMessage, error) {
 	fail := func(err error) (Config, map[string]json.RawMessage, error) {
-		return Config{}, nil, fmt.Errorf("%w: %s: %w", ErrBadInput, ExtensionKey, err)
+		return Config{}, nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	var raw rawConfig
 	sections := map[string]json.RawMessage{}
 	if ext, ok := p.Extensions[ExtensionKey]; ok && ext != nil {
 		b, err := json.Marshal(ext)
 		if err != nil {
-			return fail(errors.New(xvalue.EscapeControl(err.Error())))
+			return fail(xvalue.KeyError{Key: ExtensionKey, Problem: xvalue.EscapeControl(err.Error())})
 		}
-		var all map[string]json.RawMessage
-		if err := json.Unmarshal(b, &all); err != nil {
-			return fail(errors.New("not a mapping of keys"))
+		core, err := splitSections(b, sections)
+		if err != nil {
+			return fail(err)
 		}
-		core := map[string]json.RawMessage{}
-		for key, v := range all {
-			switch {
-			case coreKeys[key]:
-				core[key] = v
-			case registered(key):
-				sections[key] = v
-			default:
-				return fail(fmt.Errorf("unknown field %q (sections of proxies: %s)", key, strings.Join(registeredSections(), ", ")))
-			}
-		}
-		b, _ = json.Marshal(core)
-		if err := xvalue.Decode(b, &raw); err != nil {
+		if err := xvalue.Decode(ExtensionKey, core, &raw); err != nil {
 			return fail(err)
 		}
 	}
@@ -304,7 +295,7 @@ func decodeConfig(p *types.Project, edits []func(*Config)) (Config, map[string]j
 	}
 	var errs []string
 	duration := func(key, v string, dst *time.Duration, def time.Duration) {
-		d, ok, err := xvalue.Duration(key, v, true, def)
+		d, ok, err := xvalue.Duration(ExtensionKey+"."+key, v, true, def)
 		if err != nil {
 			errs = append(errs, err.Error())
 		}
@@ -312,11 +303,12 @@ func decodeConfig(p *types.Project, edits []func(*Config)) (Config, map[string]j
 			*dst = d
 		}
 	}
-	switch d, ok, err := xvalue.Duration("drain_timeout", raw.DrainTimeout, false, DefaultDrainTimeout); {
+	switch d, ok, err := xvalue.Duration(ExtensionKey+".drain_timeout", raw.DrainTimeout, false, DefaultDrainTimeout); {
 	case err != nil:
 		errs = append(errs, err.Error())
 	case ok && d == 0:
-		errs = append(errs, fmt.Sprintf("drain_timeout: %q would retire the old slot with requests in flight; leave it out for the default %s", raw.DrainTimeout, DefaultDrainTimeout))
+		errs = append(errs, fmt.Sprintf("%s.drain_timeout: %s would retire the old slot with requests in flight; leave it out for the default %s",
+			ExtensionKey, xvalue.Shown(raw.DrainTimeout), DefaultDrainTimeout))
 	case ok:
 		cfg.DrainTimeout = d
 	}
@@ -345,9 +337,37 @@ func decodeConfig(p *types.Project, edits []func(*Config)) (Config, map[string]j
 	// character in a name or path is reported first.
 	if errs := cfg.controlErrors(); len(errs) > 0 {
 		slices.Sort(errs)
-		return fail(errors.New(strings.Join(errs, "; ")))
+		return fail(fmt.Errorf("%s: %s", ExtensionKey, strings.Join(errs, "; ")))
 	}
 	return cfg, sections, nil
+}
+
+// splitSections splits x-bluegreen, the JSON ext, into the core's keys,
+// returned as a JSON object, and the registered sections, added to
+// sections. A key that is neither is an error, which suggests the nearest
+// known key.
+func splitSections(ext []byte, sections map[string]json.RawMessage) ([]byte, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(ext, &all); err != nil {
+		return nil, xvalue.Wrong(ExtensionKey, "a mapping of keys", ext)
+	}
+	known := append(slices.Collect(maps.Keys(coreKeys)), registeredSections()...)
+	core := map[string]json.RawMessage{}
+	var errs xvalue.Errors
+	for _, key := range slices.Sorted(maps.Keys(all)) {
+		switch {
+		case coreKeys[key]:
+			core[key] = all[key]
+		case registered(key):
+			sections[key] = all[key]
+		default:
+			errs = append(errs, xvalue.UnknownKey(ExtensionKey, key, known))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return json.Marshal(core)
 }
 
 // absPath returns path relative to dir when it is not absolute already.
@@ -444,7 +464,10 @@ func (c Config) validate(p *types.Project) error {
 	if c.Service != "" && !slices.Contains(c.Services, c.Service) {
 		bad("services: does not include the routed service %q", c.Service)
 	}
-	if c.Port < 1 || c.Port > 65535 {
+	switch {
+	case c.Port == 0:
+		bad("%s", portNotSet(p, c.Service))
+	case c.Port < 1 || c.Port > 65535:
 		bad("port: %d is not a container port (1-65535)", c.Port)
 	}
 	if c.Replicas < 0 {
@@ -507,6 +530,30 @@ func (c Config) validate(p *types.Project) error {
 		return fmt.Errorf("%w: %s", ErrBadInput, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// portNotSet says that port is not set and why it could not be guessed
+// (inferService takes the one port that the routed service publishes).
+// p may be nil.
+func portNotSet(p *types.Project, service string) string {
+	fix := fmt.Sprintf("set %s.port to the container port the app listens on", ExtensionKey)
+	var svc types.ServiceConfig
+	ok := false
+	if p != nil {
+		svc, ok = p.Services[service]
+	}
+	switch {
+	case !ok:
+		return "port: not set; " + fix
+	case len(svc.Ports) == 0:
+		return fmt.Sprintf("port: not set and service %q publishes no port; %s", service, fix)
+	}
+	targets := make([]string, len(svc.Ports))
+	for i, port := range svc.Ports {
+		targets[i] = strconv.Itoa(int(port.Target))
+	}
+	return fmt.Sprintf("port: not set and service %q publishes %d container ports (%s); set %s.port to the one that takes traffic",
+		service, len(svc.Ports), strings.Join(targets, ", "), ExtensionKey)
 }
 
 // controlErrors reports the names and paths that hold a control character:

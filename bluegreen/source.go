@@ -109,14 +109,17 @@ func (p *Project) Section(key string) json.RawMessage { return p.sections[key] }
 // DecodeSection decodes the section key of x-bluegreen into v, a pointer to
 // a struct with json tags: unknown keys are refused, and numbers and
 // booleans may be strings (compose interpolates them so). A missing section
-// leaves v as it is. Errors wrap ErrBadInput.
+// leaves v as it is. Errors wrap ErrBadInput; each problem names its key
+// (x-bluegreen.nginx.keepalive) and what was wanted (a field's tag
+// `want:"a duration like 30s"` says it in words of its own), and an
+// unknown key comes with the nearest known one.
 func (p *Project) DecodeSection(key string, v any) error {
 	b := p.sections[key]
 	if b == nil {
 		return nil
 	}
-	if err := xvalue.Decode(b, v); err != nil {
-		return fmt.Errorf("%w: %s.%s: %w", ErrBadInput, ExtensionKey, key, err)
+	if err := xvalue.Decode(ExtensionKey+"."+key, b, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	return nil
 }
@@ -129,6 +132,9 @@ func (p *Project) Sections() []string {
 // slotFilePorts reads, in the two-file layout, each slot's port from its
 // own file: the host port its routed service publishes for Config.Port.
 func (src Source) slotFilePorts(ctx context.Context, cfg *Config) error {
+	if cfg.Port == 0 {
+		return fmt.Errorf("%w: port: not set; set %s.port to the container port that each slot's file publishes", ErrBadInput, ExtensionKey)
+	}
 	for _, slot := range []Slot{Blue, Green} {
 		file := cfg.ComposeFiles.File(slot)
 		if file == "" {

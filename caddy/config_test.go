@@ -41,7 +41,10 @@ func TestConfigFromProject(t *testing.T) {
 
 func TestConfigFromProjectBadInput(t *testing.T) {
 	for _, tc := range []struct{ name, section, want string }{
-		{"unknown key", `{idd: web}`, `unknown field "idd"`},
+		{"unknown key", `{idd: web}`, `x-bluegreen.caddy: unknown key "idd" (did you mean "id"?)`},
+		{"unknown key, no near one", `{id: web, upstreams: [a]}`, `x-bluegreen.caddy: unknown key "upstreams" (known keys: admin, id)`},
+		{"a number for a string", `{admin: 2019, id: web}`, `x-bluegreen.caddy.admin: want a string, got 2019`},
+		{"not a mapping", `web`, `x-bluegreen.caddy: want a mapping of keys, got "web"`},
 		{"a value that could inject", `{id: "web; rm"}`, "caddy"},
 		{"missing key", `{admin: "http://127.0.0.1:2019"}`, "id: not set"},
 	} {

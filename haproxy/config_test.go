@@ -41,7 +41,9 @@ func TestConfigFromProject(t *testing.T) {
 
 func TestConfigFromProjectBadInput(t *testing.T) {
 	for _, tc := range []struct{ name, section, want string }{
-		{"unknown key", `{idd: web}`, `unknown field "idd"`},
+		{"unknown key", `{idd: web}`, `x-bluegreen.haproxy: unknown key "idd" (known keys: backend, socket)`},
+		{"misspelt key", `{sockte: /run/haproxy/admin.sock, backend: web}`, `x-bluegreen.haproxy: unknown key "sockte" (did you mean "socket"?)`},
+		{"a list for a string", `{socket: /run/haproxy/admin.sock, backend: [web]}`, `x-bluegreen.haproxy.backend: want a string, got a list`},
 		{"a value that could inject", `{socket: /run/haproxy/admin.sock, backend: "web;disable"}`, "haproxy.backend"},
 		{"missing key", `{backend: web}`, "socket and backend are both required"},
 	} {

@@ -180,7 +180,7 @@ services: {web: {image: app}}
 x-bluegreen: {port: 8000, nginx: {keepalive: 10001}}`, "nginx.keepalive: 10001 is not from 0 to 10000"},
 		{"keepalive not a number", `
 services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {keepalive: many}}`, `x-bluegreen.nginx: "many" is not a whole number`},
+x-bluegreen: {port: 8000, nginx: {keepalive: many}}`, `x-bluegreen.nginx.keepalive: want a whole number, got "many"`},
 		{"keepalive with per-slot files", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, nginx: {keepalive: 8, live_file: a, blue_file: b, green_file: c}}`, "nginx.keepalive: not with live_file"},
@@ -197,7 +197,17 @@ x-bluegreen: {port: 8000, nginx: {container: proxy, upstream_file: conf.d/up.con
 			`nginx.upstream_file: "conf.d/up.conf" must be an absolute path inside the container`},
 		{"unknown key", `
 services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {upstrem: shop_up}}`, `x-bluegreen.nginx: json: unknown field "upstrem"`},
+x-bluegreen: {port: 8000, nginx: {upstrem: shop_up}}`, `x-bluegreen.nginx: unknown key "upstrem" (did you mean "upstream"?)`},
+
+		{"unknown key, no near one", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {servers: 2}}`, `x-bluegreen.nginx: unknown key "servers" (known keys: binary, blue_file, conf, container, green_file, keepalive, live_file, network, prefix, upstream, upstream_file)`},
+		{"a mapping for a string", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {upstream_file: {path: /etc/nginx/up.conf}}}`, `x-bluegreen.nginx.upstream_file: want a string, got a mapping`},
+		{"every problem at once", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, nginx: {keepalive: true, binray: nginx}}`, `x-bluegreen.nginx: unknown key "binray" (did you mean "binary"?); x-bluegreen.nginx.keepalive: want a whole number, got true`},
 
 		// Control characters: the key is named, the value escaped.
 		{"NUL in nginx.upstream_file", `
@@ -222,7 +232,7 @@ x-bluegreen: {port: 8000, nginx: {container: "proxy\n", network: "front\n", upst
 			`nginx.container: "proxy\n" holds a control character; nginx.network: "front\n" holds a control character`},
 		{"control character in an unknown key", `
 services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {"up\nstream": x}}`, `unknown field "up\nstream"`},
+x-bluegreen: {port: 8000, nginx: {"up\nstream": x}}`, `x-bluegreen.nginx: unknown key "up\nstream"`},
 
 		{"network without a container", `
 services: {web: {image: app}}

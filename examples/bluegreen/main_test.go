@@ -109,7 +109,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown service", []string{"deploy", "-f", file, "-p", "x"}, []string{`"api" is not a service`}},
 		{"unexpected argument", []string{"status", "-f", file, "extra"}, []string{"extra"}},
 		{"two proxy sections", []string{"status", "-f", twoProxies, "-p", "x"}, []string{"sections caddy and nginx: name one proxy"}},
-		{"a proxy section with a typo", []string{"status", "-f", typo, "-p", "x"}, []string{`unknown field "ngnix"`, "caddy, haproxy, nginx"}},
+		{"a proxy section with a typo", []string{"status", "-f", typo, "-p", "x"}, []string{`x-bluegreen: unknown key "ngnix" (did you mean "nginx"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := cli(t, tc.args...)

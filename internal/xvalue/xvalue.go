@@ -1,12 +1,14 @@
 // Package xvalue decodes the sections of the x-bluegreen extension of a
 // compose file: the core's and each proxy's. Compose leaves an interpolated
 // value ("${BLUE_PORT:-8081}") as a string in extensions, so numbers and
-// booleans may arrive as strings; a key the section does not know is an
-// error, and no control character of the input reaches a message raw.
+// booleans may arrive as strings. Decode reports every problem in the
+// user's words, with the key's path: a key the section does not know, with
+// the nearest known key when one is close ("did you mean"), and a value of
+// the wrong type, with what was wanted ("want a duration like 30s, got
+// 5"). No control character of the input reaches a message raw.
 package xvalue
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -14,17 +16,6 @@ import (
 	"time"
 	"unicode"
 )
-
-// Decode decodes raw, a JSON object, into v, refusing unknown keys.
-func Decode(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		// An unknown key is quoted raw: escape what it may hold.
-		return fmt.Errorf("%s", EscapeControl(err.Error()))
-	}
-	return nil
-}
 
 // Number is a whole number that may be written as a string.
 type Number int
@@ -47,6 +38,9 @@ func (n *Number) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Want says what a Number must be, for Decode's messages.
+func (Number) Want() string { return "a whole number" }
+
 // Bool is a true/false that may be written as a string.
 type Bool bool
 
@@ -68,8 +62,15 @@ func (v *Bool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Duration parses the duration v of key: ("", false) when v is empty;
-// an error, in words, when v is not a duration or is an explicit zero
+// Want says what a Bool must be, for Decode's messages.
+func (Bool) Want() string { return "true or false" }
+
+// WantDuration says what a duration must be; a string field that holds
+// one has the tag `want:"a duration like 30s"` for Decode's messages.
+const WantDuration = "a duration like 30s"
+
+// Duration parses the duration v of key: (0, false) when v is empty;
+// a KeyError, in words, when v is not a duration or is an explicit zero
 // while zero is refused (leaving the key out gives its default, which an
 // explicit 0 would not).
 func Duration(key, v string, zeroRefused bool, def time.Duration) (time.Duration, bool, error) {
@@ -78,10 +79,10 @@ func Duration(key, v string, zeroRefused bool, def time.Duration) (time.Duration
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, false, fmt.Errorf("%s: %q is not a duration (like 250ms or 30s)", key, v)
+		return 0, false, KeyError{key, "want " + WantDuration + ", got " + Shown(v)}
 	}
 	if d == 0 && zeroRefused {
-		return 0, false, fmt.Errorf("%s: %q must be above 0; leave it out for the default %s", key, v, def)
+		return 0, false, KeyError{key, fmt.Sprintf("%s must be above 0; leave it out for the default %s", Shown(v), def)}
 	}
 	return d, true, nil
 }
