@@ -45,6 +45,11 @@ func (d *Deployer) takeDown(ctx context.Context, step Step, slot Slot, keep bool
 		return err
 	}
 	if len(cs) == 0 {
+		if step == StepRetire {
+			// A first deploy, or an old slot already gone: say so rather
+			// than report a retire that retired nothing.
+			d.info(step, slot, fmt.Sprintf("%s has no containers: nothing to retire", name))
+		}
 		return nil
 	}
 	if err := d.guard(ctx, slot); err != nil {
