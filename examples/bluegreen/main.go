@@ -133,6 +133,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newSwitchCommand(&opts, stdout, stderr),
 		newDownCommand(&opts, stdout, stderr),
 		newDemoCommand(stdout, stderr),
+		newInitCommand(&opts, stdout),
 	)
 	return root
 }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bluegreen-dev/bluegreen/internal/testutil"
+)
+
+// TestInitGuesses: init reads the file without its variables and guesses
+// the service and port where there is one of each; --print writes nothing.
+func TestInitGuesses(t *testing.T) {
+	for _, tc := range []struct {
+		name, services string
+		want, notWant  []string
+	}{
+		{"one service", "  web:\n    image: shop:${TAG:?}\n    ports: [\"127.0.0.1:9000:8000/tcp\"]\n",
+			[]string{"service: web\n", "port: 8000\n"}, nil},
+		{"the only one with a port", "  db:\n    image: pg\n  app:\n    image: shop\n    expose: [\"3000\"]\n",
+			[]string{"service: app\n", "port: 3000\n"}, nil},
+		{"two ports", "  web:\n    image: shop\n    ports: [\"8000\", {target: 9000}]\n",
+			[]string{"service: web\n"}, []string{"port:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "compose.yaml")
+			content := "services:\n" + tc.services
+			if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, _ := cliIn(t, dir, nil, "init", "--print")
+			if code != exitOK {
+				t.Fatalf("init --print: exit %d", code)
+			}
+			for _, w := range append(tc.want, "x-bluegreen:\n", "upstream_file: nginx/upstream.conf", "include "+filepath.Join(dir, "nginx", "upstream.conf")) {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("init --print does not say %q", w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(stdout, w) {
+					t.Errorf("init --print says %q", w)
+				}
+			}
+			if got, _ := os.ReadFile(file); string(got) != content {
+				t.Errorf("--print changed the compose file:\n%s", got)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "nginx")); err == nil {
+				t.Error("--print wrote the nginx directory")
+			}
+		})
+	}
+}
+
+// TestInitChangesNothingOnRefusal: a file with x-bluegreen, several
+// services without a hint, or an nginx.conf already there: one error,
+// exit 2, and every file as it was.
+func TestInitChangesNothingOnRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, existing, want string
+	}{
+		{"section exists", "services:\n  web: {image: a, ports: [\"80\"]}\nx-bluegreen: {service: web}\n", "", "already has an x-bluegreen section"},
+		{"which service", "services:\n  a: {image: a, ports: [\"80\"]}\n  b: {image: b, ports: [\"81\"]}\n", "", "give --service"},
+		{"nginx.conf exists", "services:\n  web: {image: a, ports: [\"80\"]}\n", "nginx/nginx.conf", "exists already"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "compose.yaml")
+			if err := os.WriteFile(file, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.existing != "" {
+				_ = os.MkdirAll(filepath.Join(dir, "nginx"), 0o755)
+				if err := os.WriteFile(filepath.Join(dir, tc.existing), []byte("mine\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, _, stderr := cliIn(t, dir, nil, "init")
+			if code != exitBadInput {
+				t.Fatalf("init: exit %d, want %d", code, exitBadInput)
+			}
+			wantOneLine(t, stderr, tc.want)
+			if got, _ := os.ReadFile(file); string(got) != tc.content {
+				t.Errorf("the compose file changed:\n%s", got)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "nginx", "upstream.conf")); err == nil {
+				t.Error("init wrote the upstream file")
+			}
+		})
+	}
+}
+
+// TestInitToDeploy: from a compose file without x-bluegreen to two
+// deploys under load through the private nginx that init set up, started
+// as init says, then down: no request fails.
+func TestInitToDeploy(t *testing.T) {
+	testutil.RequireDocker(t)
+	testutil.RequireNginx(t)
+	testutil.Image(t, "bluegreen-testapp:v1", "bluegreen-testapp:v2")
+	ngxBin, err := testutil.NginxBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := testutil.FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil { // nginx's workers read nothing here, but may write temp files
+		t.Fatal(err)
+	}
+	compose := "services:\n  web:\n    image: bluegreen-testapp:${IMAGE_TAG:?}\n    environment: {VERSION: \"${IMAGE_TAG}\"}\n    ports: [\"8000\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	project := fmt.Sprintf("init%d", os.Getpid())
+	listen := fmt.Sprintf("127.0.0.1:%d", ports[2])
+	code, stdout, stderr := cliIn(t, dir, nil, "init", "--listen", listen, "--slots", fmt.Sprintf("%d,%d", ports[0], ports[1]))
+	if code != exitOK {
+		t.Fatalf("init: exit %d: %s", code, stderr)
+	}
+	prefix := filepath.Join(dir, "nginx")
+	if !strings.Contains(stdout, "nginx -p "+prefix+" -c nginx.conf") {
+		t.Fatalf("init does not say how to start nginx:\n%s", stdout)
+	}
+	nginx := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ngxBin, append([]string{"-p", prefix, "-c", "nginx.conf"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("nginx %v: %v: %s", args, err, out)
+		}
+	}
+	nginx()
+	t.Cleanup(func() { nginx("-s", "quit") })
+	t.Cleanup(func() { downProject(t, project) })
+
+	url := "http://" + listen + "/version"
+	deploy := func(tag string) {
+		t.Helper()
+		if code, _, stderr := cliIn(t, dir, []string{"IMAGE_TAG=" + tag}, "deploy", "-p", project); code != exitOK {
+			t.Fatalf("deploy %s: exit %d: %s", tag, code, stderr)
+		}
+		if got := body(t, url); got != tag {
+			t.Fatalf("after deploy %s nginx serves %q", tag, got)
+		}
+	}
+	deploy("v1")
+	load := testutil.Load(t, url)
+	deploy("v2")
+	res := load.Stop()
+	t.Logf("load: %v", res)
+	if res.Failed > 0 || res.Versions["v2"] == 0 {
+		t.Errorf("load through the nginx of init: %v; want no failure and v2 answers", res)
+	}
+	if code, _, stderr := cliIn(t, dir, []string{"IMAGE_TAG=v2"}, "down", "-p", project); code != exitOK {
+		t.Errorf("down: exit %d: %s", code, stderr)
+	}
+}
