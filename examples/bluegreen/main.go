@@ -1,6 +1,6 @@
 // Command bluegreen deploys a docker compose service with zero downtime, by
-// the blue/green method, behind nginx. It is a thin example over the
-// bluegreen, nginxconf and health packages.
+// the blue/green method, behind nginx, Caddy or HAProxy. It is a thin
+// example over the bluegreen package and the proxy packages.
 //
 //	IMAGE_TAG=v2 bluegreen deploy -f compose.yaml -p shop
 //	bluegreen status --json
@@ -19,8 +19,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
+	"github.com/bluegreen-dev/bluegreen/internal/xvalue"
 )
 
 // Exit codes.
@@ -55,11 +57,12 @@ func main() {
 // run executes the command line args and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCommand(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(pluginArgs(args))
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
+	err = unknownCommand(err)
 	prefix := "bluegreen: "
 	if cmd != nil && cmd != root {
 		prefix = "bluegreen " + cmd.Name() + ": "
@@ -113,17 +116,49 @@ type usageError struct{ err error }
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
+// unknownCommand rewrites cobra's several-line error for an unknown
+// command ("Did you mean this?" and a list) as one usage error.
+func unknownCommand(err error) error {
+	first, rest, _ := strings.Cut(err.Error(), "\n")
+	if !strings.HasPrefix(first, "unknown command ") {
+		return err
+	}
+	_, list, ok := strings.Cut(rest, "Did you mean this?")
+	if near := strings.Fields(list); ok && len(near) > 0 {
+		first += fmt.Sprintf(" (did you mean %s?)", strings.Join(near, " or "))
+	}
+	return &usageError{errors.New(first + "; run bluegreen --help for the commands")}
+}
+
+// flagError is a bad flag, with the nearest known flag when one is close
+// and the command's usage line.
+func flagError(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
+		var known []string
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			if !f.Hidden {
+				known = append(known, f.Name)
+			}
+		})
+		if near, ok := xvalue.Nearest(name, known); ok {
+			msg += fmt.Sprintf(" (did you mean --%s?)", near)
+		}
+	}
+	return &usageError{fmt.Errorf("%s; usage: %s", msg, cmd.UseLine())}
+}
+
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	var opts globalOptions
 	root := &cobra.Command{
 		Use:           "bluegreen",
-		Short:         "Deploy a docker compose service with zero downtime (blue/green behind nginx)",
+		Short:         "Deploy a docker compose service with zero downtime (blue/green behind nginx, Caddy or HAProxy)",
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 	opts.install(root)
 	root.AddCommand(
 		newDeployCommand(&opts, stdout, stderr),
@@ -134,6 +169,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newDownCommand(&opts, stdout, stderr),
 		newDemoCommand(stdout, stderr),
 		newInitCommand(&opts, stdout),
+		newVersionCommand(stdout),
+		newPluginMetadataCommand(stdout, root.Short),
 	)
 	return root
 }

@@ -40,7 +40,7 @@ type globalOptions struct {
 func (o *globalOptions) install(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml and compose's other default names)")
-	f.StringVarP(&o.projectName, "project-name", "p", "", "project name (default: name: in the file, COMPOSE_PROJECT_NAME, or the directory)")
+	f.StringVarP(&o.projectName, "project-name", "p", "", "project name (default: COMPOSE_PROJECT_NAME, then name: in the file, then the directory's name)")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "KEY=VALUE variable that interpolates the compose file (repeatable; wins over the environment)")
 	f.StringArrayVar(&o.envFiles, "env-file", nil, "env file used instead of .env (repeatable)")
 	f.StringVarP(&o.dockerHost, "host", "H", "", "docker daemon address (default: DOCKER_HOST, then the docker context)")
