@@ -127,6 +127,9 @@ func (d *Deployer) rollout(ctx context.Context, kind string, load plan) (*Report
 	if err := d.validate(); err != nil {
 		return r, err
 	}
+	if err := d.Project.needsRelease(); err != nil {
+		return r, fmt.Errorf("%s: %w", kind, err)
+	}
 	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
 	if err != nil {
 		return r, err

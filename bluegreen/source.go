@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -53,6 +54,8 @@ type Project struct {
 	parsed   *types.Project
 	vars     map[string]string
 	sections map[string]json.RawMessage
+	// unset are the variables that Open found without a value.
+	unset map[string]string
 }
 
 // Load loads the compose project once, without starting anything, and
@@ -79,6 +82,85 @@ func Load(ctx context.Context, src Source, edits ...func(*Config)) (*Project, er
 		return nil, err
 	}
 	return p, nil
+}
+
+// Open loads the project for what needs no release: status, history, logs
+// and down. Where Load refuses a variable that is not set, Open takes the
+// value that the latest release recorded for it (that release's image tag,
+// say) or, when none did, the word "unset", and says which in Unset. Deploy,
+// Rollback and SwitchTo refuse a project opened with unset variables.
+func Open(ctx context.Context, src Source, edits ...func(*Config)) (*Project, error) {
+	p, err := Load(ctx, src, edits...)
+	if err == nil {
+		return p, nil
+	}
+	// A first pass, not validated, finds the state directory and in it the
+	// latest release's variables.
+	first, ferr := src.open(ctx, edits, func(string) string { return unsetValue }, false)
+	if ferr != nil {
+		return nil, err // what Load said is the clearer error
+	}
+	var recorded map[string]string
+	if rels, herr := (&Deployer{Project: first}).History(); herr == nil && len(rels) > 0 {
+		recorded = rels[len(rels)-1].Env
+	}
+	p, oerr := src.open(ctx, edits, func(name string) string {
+		if v, ok := recorded[name]; ok {
+			return v
+		}
+		return unsetValue
+	}, true)
+	if oerr != nil {
+		return nil, errors.Join(err, oerr)
+	}
+	return p, nil
+}
+
+// unsetValue stands for a variable that is neither set nor recorded: not
+// empty, since ${NAME:?} refuses an empty value.
+const unsetValue = "unset"
+
+// open is Load with fill for the unset variables, validated or not.
+func (src Source) open(ctx context.Context, edits []func(*Config), fill func(string) string, validate bool) (*Project, error) {
+	unset := map[string]string{}
+	parsed, vars, err := src.loadFilling(ctx, src.ProjectName, func(name string) string {
+		unset[name] = fill(name)
+		return unset[name]
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg, sections, err := decodeConfig(parsed, edits)
+	if err != nil {
+		return nil, err
+	}
+	p := &Project{Config: cfg, source: src, edits: edits, parsed: parsed, vars: vars, sections: sections, unset: unset}
+	switch {
+	case !validate:
+	case cfg.ComposeFiles == (SlotComposeFiles{}):
+		err = cfg.validate(parsed)
+	default:
+		err = p.Config.validate(nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Unset names the variables that Open found without a value, each with the
+// value it took instead: the latest release's, or "unset" when no release
+// recorded one. It is empty for a project that Load gave.
+func (p *Project) Unset() map[string]string { return maps.Clone(p.unset) }
+
+// needsRelease refuses a project opened with unset variables: its images
+// and settings are not a release's.
+func (p *Project) needsRelease() error {
+	if len(p.unset) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: variable %s not set: the project was opened for status and teardown only (bluegreen.Open); load it with its variables to deploy",
+		ErrBadInput, strings.Join(slices.Sorted(maps.Keys(p.unset)), ", "))
 }
 
 // WithEnv loads the project again with more KEY=VALUE variables, which win
@@ -199,7 +281,13 @@ func publishedPorts(ports []types.ServicePortConfig, target int) (first, count i
 // never what was meant. It also returns the values of the variables the
 // file refers to, to record with the release.
 func (src Source) load(ctx context.Context, name string) (*types.Project, map[string]string, error) {
-	vars := &variables{used: map[string]string{}}
+	return src.loadFilling(ctx, name, nil)
+}
+
+// loadFilling is load where fill, when not nil, gives the value of each
+// variable that is not set (and records it), instead of an error.
+func (src Source) loadFilling(ctx context.Context, name string, fill func(name string) string) (*types.Project, map[string]string, error) {
+	vars := &variables{used: map[string]string{}, fill: fill}
 	opts, err := cli.NewProjectOptions(src.Files,
 		cli.WithWorkingDirectory(src.WorkingDir),
 		cli.WithEnv(src.Env),
@@ -230,6 +318,7 @@ func (src Source) load(ctx context.Context, name string) (*types.Project, map[st
 type variables struct {
 	used    map[string]string
 	missing []string
+	fill    func(name string) string
 }
 
 // bareVariable matches $NAME and ${NAME}: references without a default,
@@ -248,6 +337,15 @@ func (v *variables) install(o *loader.Options) {
 		substitute = template.Substitute
 	}
 	o.Interpolate.Substitute = func(value string, mapping template.Mapping) (string, error) {
+		if v.fill != nil {
+			set := mapping
+			mapping = func(name string) (string, bool) {
+				if val, ok := set(name); ok {
+					return val, true
+				}
+				return v.fill(name), true
+			}
+		}
 		unescaped := strings.ReplaceAll(value, "$$", "")
 		for _, m := range anyVariable.FindAllStringSubmatch(unescaped, -1) {
 			if val, ok := mapping(m[1]); ok {

@@ -20,6 +20,9 @@ type Status struct {
 	// proxy and the engine; History and each slot's Release are then
 	// empty.
 	HistoryError string `json:"history_error,omitempty"`
+	// Warnings say where what the proxy routes to and what runs disagree:
+	// a live slot with no running container (after down, say).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // statusHistory is how many releases Status shows.
@@ -71,6 +74,7 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 			Slot: slot, Port: d.Project.Config.Slots.Port(slot), Replicas: d.Project.Config.replicas(), Live: slot == live, Containers: cs,
 		})
 	}
+	st.Warnings = liveWarnings(st)
 	if st.Shared, err = d.containers(ctx, d.Project.Config.Project); err != nil {
 		return nil, err
 	}
@@ -87,4 +91,26 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		st.History = append(st.History, rel)
 	}
 	return st, nil
+}
+
+// liveWarnings checks the live slot against what runs in it.
+func liveWarnings(st *Status) []string {
+	for _, s := range st.Slots {
+		if !s.Live {
+			continue
+		}
+		running := 0
+		for _, c := range s.Containers {
+			if c.State == "running" {
+				running++
+			}
+		}
+		switch {
+		case len(s.Containers) == 0:
+			return []string{fmt.Sprintf("the proxy routes to %s, but %s has no containers: requests fail until the next deploy", s.Slot, s.Slot)}
+		case running == 0:
+			return []string{fmt.Sprintf("the proxy routes to %s, but none of its %d container(s) runs: requests fail until the next deploy", s.Slot, len(s.Containers))}
+		}
+	}
+	return nil
 }

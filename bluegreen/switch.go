@@ -19,6 +19,9 @@ func (d *Deployer) SwitchTo(ctx context.Context, slot Slot) (*Report, error) {
 	if err := slot.Validate(); err != nil {
 		return r, fmt.Errorf("switch: %w", err)
 	}
+	if err := d.Project.needsRelease(); err != nil {
+		return r, fmt.Errorf("switch: %w", err)
+	}
 	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
 	if err != nil {
 		return r, err

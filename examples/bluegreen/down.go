@@ -14,7 +14,7 @@ func newDownCommand(opts *globalOptions, stdout, stderr io.Writer) *cobra.Comman
 		Short: "Remove both slots and the shared services (named volumes only with --volumes)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, closeEngine, err := opts.deployer(cmd.Context(), stderr)
+			d, closeEngine, err := opts.readOnlyDeployer(cmd.Context(), stderr)
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,7 @@ func newHistoryCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 		Short: "List the project's releases: slot, images, start, duration, outcome and reason",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := opts.load(cmd.Context())
+			p, err := opts.open(cmd.Context(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

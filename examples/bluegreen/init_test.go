@@ -155,7 +155,36 @@ func TestInitToDeploy(t *testing.T) {
 	if res.Failed > 0 || res.Versions["v2"] == 0 {
 		t.Errorf("load through the nginx of init: %v; want no failure and v2 answers", res)
 	}
-	if code, _, stderr := cliIn(t, dir, []string{"IMAGE_TAG=v2"}, "down", "-p", project); code != exitOK {
-		t.Errorf("down: exit %d: %s", code, stderr)
+	readOnlyWithoutVariables(t, dir, project)
+}
+
+// readOnlyWithoutVariables: in a shell without the release's variables,
+// status, history and down work (saying which variable they did without),
+// deploy is refused, and status after down says that nothing runs where
+// the proxy routes.
+func readOnlyWithoutVariables(t *testing.T, dir, project string) {
+	t.Helper()
+	if _, ok := os.LookupEnv("IMAGE_TAG"); ok {
+		t.Fatal("IMAGE_TAG is set in the test's environment")
+	}
+	const note = "variable IMAGE_TAG is not set; the latest release's value is used"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status"}, "live slot: green"},
+		{[]string{"history"}, "web=bluegreen-testapp:v2"},
+		{[]string{"down"}, "both slots and the shared services removed"},
+		{[]string{"status"}, "warning: the proxy routes to green, but green has no containers"},
+	} {
+		code, stdout, stderr := cliIn(t, dir, nil, append(tc.args, "-p", project)...)
+		if code != exitOK || !strings.Contains(stdout, tc.want) || !strings.Contains(stderr, note) {
+			t.Errorf("%v without IMAGE_TAG: exit %d; want exit 0, %q on stdout and %q on stderr", tc.args, code, tc.want, note)
+		}
+		if tc.args[0] == "history" {
+			if code, _, stderr := cliIn(t, dir, nil, "deploy", "-p", project); code != exitBadInput || !strings.Contains(stderr, "IMAGE_TAG") {
+				t.Errorf("deploy without IMAGE_TAG: exit %d (%s); want %d naming the variable", code, stderr, exitBadInput)
+			}
+		}
 	}
 }

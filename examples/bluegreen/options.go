@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,33 @@ func (o *globalOptions) load(ctx context.Context) (*bluegreen.Project, error) {
 	return bluegreen.Load(ctx, o.source(), o.override)
 }
 
+// open opens the project for the commands that need no release's
+// variables (bluegreen.Open), and says on stderr which ones were not set.
+func (o *globalOptions) open(ctx context.Context, stderr io.Writer) (*bluegreen.Project, error) {
+	if err := o.fromEnv(); err != nil {
+		return nil, err
+	}
+	p, err := bluegreen.Open(ctx, o.source(), o.override)
+	if err != nil {
+		return nil, err
+	}
+	unset := p.Unset()
+	recorded := map[string]bool{}
+	if rels, err := (&bluegreen.Deployer{Project: p}).History(); err == nil && len(rels) > 0 {
+		for name := range rels[len(rels)-1].Env {
+			recorded[name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(unset)) {
+		how := "the latest release's value is used"
+		if !recorded[name] {
+			how = "no release recorded it: what depends on it is not known"
+		}
+		fmt.Fprintf(stderr, "note: variable %s is not set; %s\n", name, how)
+	}
+	return p, nil
+}
+
 // deployer loads the project, builds the proxy's Switcher from its section
 // and connects to the engine. The returned function closes the engine's
 // client.
@@ -74,6 +102,20 @@ func (o *globalOptions) deployer(ctx context.Context, stderr io.Writer) (*bluegr
 	if err != nil {
 		return nil, nil, err
 	}
+	return o.deployerOf(ctx, p, stderr)
+}
+
+// readOnlyDeployer is deployer for status and down: the project opened
+// without its variables when they are not set.
+func (o *globalOptions) readOnlyDeployer(ctx context.Context, stderr io.Writer) (*bluegreen.Deployer, func(), error) {
+	p, err := o.open(ctx, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o.deployerOf(ctx, p, stderr)
+}
+
+func (o *globalOptions) deployerOf(ctx context.Context, p *bluegreen.Project, stderr io.Writer) (*bluegreen.Deployer, func(), error) {
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))

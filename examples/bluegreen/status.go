@@ -18,7 +18,7 @@ func newStatusCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 		Short: "Show which slot takes traffic, what runs in each slot, the shared services and recent releases",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, closeEngine, err := opts.deployer(cmd.Context(), cmd.ErrOrStderr())
+			d, closeEngine, err := opts.readOnlyDeployer(cmd.Context(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -40,7 +40,11 @@ func newStatusCommand(opts *globalOptions, stdout io.Writer) *cobra.Command {
 }
 
 func printStatus(w io.Writer, st *bluegreen.Status) error {
-	fmt.Fprintf(w, "project %s, live slot: %s\n\n", st.Project, st.Active)
+	fmt.Fprintf(w, "project %s, live slot: %s\n", st.Project, st.Active)
+	for _, warning := range st.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warning)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLOT\tLIVE\tPORT\tSTATE\tHEALTH\tRELEASE\tSINCE")
 	for _, s := range st.Slots {
