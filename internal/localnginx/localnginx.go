@@ -5,6 +5,7 @@
 package localnginx
 
 import (
+	"net/http"
 	"bytes"
 	"errors"
 	"fmt"
@@ -104,7 +105,30 @@ func (n *Server) start() error {
 		n.kill()
 		return fmt.Errorf("start nginx: %w (error log: %s)", err, n.ErrorLogTail(2048))
 	}
+	// The master binds the port before it forks its worker: wait for an
+	// answer, which only a worker gives, so callers see the worker too.
+	if err := n.waitAnswer(10 * time.Second); err != nil {
+		n.kill()
+		return fmt.Errorf("start nginx: %w (error log: %s)", err, n.ErrorLogTail(2048))
+	}
 	return nil
+}
+
+// waitAnswer waits until nginx answers an HTTP request with any status.
+func (n *Server) waitAnswer(timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := client.Get(n.URL + "/")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer from %s within %s: %w", n.URL, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (n *Server) config() string {
