@@ -84,17 +84,21 @@ func (d *Deployer) probe(ctx context.Context, addr string) error {
 }
 
 // waitHealthy probes the new slot until it passes HealthyThreshold rounds in
-// a row. A container that exits fails the wait at once.
-func (d *Deployer) waitHealthy(ctx context.Context, slot Slot) error {
+// a row, with want containers of the routed service (0: as many as the
+// configuration says). A container that exits fails the wait at once.
+func (d *Deployer) waitHealthy(ctx context.Context, slot Slot, want int) error {
+	if want == 0 {
+		want = d.Project.Config.replicas()
+	}
 	var culprit api.ContainerSummary
-	res, err := health.Wait(ctx, d.policy(d.Project.Config.Health.Timeout), d.check(slot, d.Project.Config.replicas(), &culprit))
+	res, err := health.Wait(ctx, d.policy(d.Project.Config.Health.Timeout), d.check(slot, want, &culprit))
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("stopped waiting for health: %w", context.Cause(ctx))
 	}
 	if err != nil {
 		// With several replicas, the logs of the one that failed tell why.
 		whose, index := "", 0
-		if d.Project.Config.replicas() > 1 && culprit.Name != "" {
+		if want > 1 && culprit.Name != "" {
 			whose, index = " of "+culprit.Name, containerNumber(culprit)
 		}
 		logs := d.tailLogs(slot, index, 20)

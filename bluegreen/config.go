@@ -35,6 +35,7 @@ const (
 	DefaultDrainTimeout  = 30 * time.Second
 	DefaultStateDir      = ".bluegreen" // beside the compose file
 	DefaultVerifyTimeout = 10 * time.Second
+	DefaultTaskTimeout   = 10 * time.Minute
 )
 
 // Config is the core of x-bluegreen: which service switches, where each
@@ -89,6 +90,37 @@ type Config struct {
 	// StateDir holds the release history and the deploy lock; empty means
 	// DefaultStateDir, relative to the compose file's directory.
 	StateDir string
+	// Tasks are one-off services of the file that a deploy runs.
+	Tasks TaskConfig
+}
+
+// TaskConfig names the one-off services (a database migration, say) that a
+// deploy runs, each once, to its end, as "compose run --rm" would: in the new
+// release, with its image and variables, on the project's networks, without
+// published ports. BeforeSwitch tasks run once the new slot is healthy and
+// before traffic moves: one that exits non-zero fails the deploy, traffic
+// stays where it was, and the error ends with its last log lines.
+// AfterSwitch tasks run after the retire: one that fails leaves traffic on
+// the new release and the deploy incomplete. A rollback and a switch run no
+// task. A task service is never started otherwise: it is neither shared nor
+// switched, with or without a compose profile (profiles: [tasks] keeps
+// compose itself from starting it).
+type TaskConfig struct {
+	BeforeSwitch []string
+	AfterSwitch  []string
+	// Timeout bounds each task; zero means DefaultTaskTimeout.
+	Timeout time.Duration
+}
+
+// names lists every task service once.
+func (t TaskConfig) names() []string {
+	var names []string
+	for _, name := range append(slices.Clone(t.BeforeSwitch), t.AfterSwitch...) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // WithDefaults returns c with every zero field that has a default set to
@@ -108,6 +140,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
+	}
+	if c.Tasks.Timeout == 0 {
+		c.Tasks.Timeout = DefaultTaskTimeout
 	}
 	if c.Service != "" && !slices.Contains(c.Services, c.Service) {
 		c.Services = append([]string{c.Service}, c.Services...)
@@ -182,6 +217,13 @@ type rawConfig struct {
 	VerifyTimeout string        `json:"verify_timeout" want:"a duration like 30s"`
 	KeepRetired   *xvalue.Bool  `json:"keep_retired"`
 	StateDir      string        `json:"state_dir"`
+	Tasks         *rawTasks     `json:"tasks"`
+}
+
+type rawTasks struct {
+	BeforeSwitch []string `json:"before_switch"`
+	AfterSwitch  []string `json:"after_switch"`
+	Timeout      string   `json:"timeout" want:"a duration like 30s"`
 }
 
 type rawHealth struct {
@@ -319,6 +361,10 @@ func decodeConfig(p *types.Project, edits []func(*Config)) (Config, map[string]j
 		duration("health.timeout", h.Timeout, &cfg.Health.Timeout, health.DefaultTimeout)
 		cfg.Health.HealthyThreshold = int(h.HealthyThreshold)
 		cfg.Health.Host, cfg.Health.Status, cfg.Health.TCP = h.Host, int(h.Status), bool(h.TCP)
+	}
+	if t := raw.Tasks; t != nil {
+		cfg.Tasks.BeforeSwitch, cfg.Tasks.AfterSwitch = t.BeforeSwitch, t.AfterSwitch
+		duration("tasks.timeout", t.Timeout, &cfg.Tasks.Timeout, DefaultTaskTimeout)
 	}
 	if len(errs) > 0 {
 		return fail(errors.New(strings.Join(errs, "; ")))
@@ -502,6 +548,7 @@ func (c Config) validate(p *types.Project) error {
 		{"health.timeout", c.Health.Timeout},
 		{"drain_timeout", c.DrainTimeout},
 		{"verify_timeout", c.VerifyTimeout},
+		{"tasks.timeout", c.Tasks.Timeout},
 	} {
 		if d.value < 0 {
 			bad("%s: %s may not be negative", d.key, d.value)
@@ -525,11 +572,44 @@ func (c Config) validate(p *types.Project) error {
 	if c.StateDir == "" {
 		bad("state_dir: empty")
 	}
+	errs = append(errs, c.taskErrors(p)...)
 	if len(errs) > 0 {
 		slices.Sort(errs)
 		return fmt.Errorf("%w: %s", ErrBadInput, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// taskErrors checks the task lists: each names a one-off service of the
+// file (p, when not nil), enabled or behind a profile, that does not switch.
+func (c Config) taskErrors(p *types.Project) []string {
+	var errs []string
+	for _, list := range []struct {
+		key   string
+		names []string
+	}{{"tasks.before_switch", c.Tasks.BeforeSwitch}, {"tasks.after_switch", c.Tasks.AfterSwitch}} {
+		for _, name := range list.names {
+			known := p != nil && slices.Contains(taskCandidates(p), name)
+			switch {
+			case name == "":
+				errs = append(errs, fmt.Sprintf("%s: an empty service name", list.key))
+			case slices.Contains(c.Services, name):
+				errs = append(errs, fmt.Sprintf("%s: %q switches with the release (it is in services): a task is a one-off service of its own", list.key, name))
+			case p != nil && !known:
+				hint := ""
+				if near, ok := xvalue.Nearest(name, taskCandidates(p)); ok {
+					hint = fmt.Sprintf(" (did you mean %s?)", near)
+				}
+				errs = append(errs, fmt.Sprintf("%s: %q is not a service of the file%s", list.key, name, hint))
+			}
+		}
+	}
+	return errs
+}
+
+// taskCandidates lists the services of p, those behind a profile too.
+func taskCandidates(p *types.Project) []string {
+	return append(p.ServiceNames(), slices.Sorted(maps.Keys(p.DisabledServices))...)
 }
 
 // portNotSet says that port is not set and why it could not be guessed

@@ -71,6 +71,7 @@ x-bluegreen:
   verify_timeout: 3s
   keep_retired: false
   state_dir: /var/lib/bluegreen
+  tasks: {before_switch: [worker], after_switch: [worker], timeout: 2m}
 `)
 	src.Env = []string{"TAG=v1"}
 	got, err := loadConfig(context.Background(), src)
@@ -86,6 +87,7 @@ x-bluegreen:
 		VerifyTimeout: 3 * time.Second,
 		RemoveRetired: true, // keep_retired: false
 		StateDir:      "/var/lib/bluegreen",
+		Tasks:         TaskConfig{BeforeSwitch: []string{"worker"}, AfterSwitch: []string{"worker"}, Timeout: 2 * time.Minute},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -148,6 +150,7 @@ func TestLoadConfigDefaultsAndInference(t *testing.T) {
 		VerifyTimeout: DefaultVerifyTimeout,
 		RemoveRetired: false, // retired releases are kept
 		StateDir:      filepath.Join(filepath.Dir(src.Files[0]), ".bluegreen"),
+		Tasks:         TaskConfig{Timeout: DefaultTaskTimeout},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
@@ -831,6 +834,9 @@ func TestWithDefaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.in.WithDefaults()
+			if tc.out.Tasks.Timeout == 0 { // every case gets the task timeout's default
+				tc.out.Tasks.Timeout = DefaultTaskTimeout
+			}
 			if diff := cmp.Diff(tc.out, got); diff != "" {
 				t.Errorf("WithDefaults (-want +got):\n%s", diff)
 			}

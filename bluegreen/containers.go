@@ -147,17 +147,23 @@ func (d *Deployer) containerIDs(ctx context.Context, project string) (map[string
 	return ids, nil
 }
 
-// lineCollector is an api.LogConsumer that keeps the lines it is given.
+// lineCollector is an api.LogConsumer that keeps the lines it is given,
+// and passes each to onLine when set.
 type lineCollector struct {
-	mu    sync.Mutex
-	lines []string
+	mu     sync.Mutex
+	lines  []string
+	onLine func(line string)
 }
 
 func (c *lineCollector) add(msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
-		c.lines = append(c.lines, strings.TrimRight(l, "\r"))
+		l = strings.TrimRight(l, "\r")
+		c.lines = append(c.lines, l)
+		if c.onLine != nil {
+			c.onLine(l)
+		}
 	}
 }
 

@@ -91,19 +91,19 @@ func (d *Deployer) Rollback(ctx context.Context) (*Report, error) {
 		if !ok {
 			return release{}, fmt.Errorf("%w: no earlier release in the history to roll back to", ErrNoRollback)
 		}
-		r.Release.Images, r.Release.Env = prev.Images, prev.Env
+		r.Release.Images, r.Release.Env, r.Release.Of = prev.Images, prev.Env, prev.origin()
 		kept, err := d.keptRelease(ctx, r.To, prev)
 		if err != nil {
 			return release{}, err
 		}
 		if kept {
-			d.info(StepPrepare, r.To, fmt.Sprintf("release %d is kept, stopped, in %s: starting it", prev.ID, r.To))
+			d.info(StepPrepare, r.To, fmt.Sprintf("release %d is kept, stopped, in %s: starting it", prev.origin(), r.To))
 			name := slotProjectName(d.Project.Config.Project, r.To)
 			return release{start: func(ctx context.Context) error {
 				return d.Compose.Start(ctx, name, api.StartOptions{})
 			}}, nil
 		}
-		d.info(StepPrepare, r.To, fmt.Sprintf("release %d is not kept: deploying it again from its recorded images", prev.ID))
+		d.info(StepPrepare, r.To, fmt.Sprintf("release %d is not kept: deploying it again from its recorded images", prev.origin()))
 		return d.create(ctx, r, &prev)
 	})
 }
@@ -114,6 +114,10 @@ type release struct {
 	// fresh means start creates the slot anew: whatever the idle slot
 	// holds is removed first, once the release is known to be deployable.
 	fresh bool
+	// replicas is how many containers of the routed service must answer;
+	// 0 means as many as the configuration says. A switch brings back a
+	// release deployed with its own count.
+	replicas int
 }
 
 // plan loads and checks the release for r.To, changing nothing.
@@ -150,7 +154,13 @@ func (d *Deployer) rollout(ctx context.Context, kind string, load plan) (*Report
 	})
 	if err == nil {
 		err = d.run(ctx, r, StepWaitHealthy, r.To, func(ctx context.Context) error {
-			return d.waitHealthy(ctx, r.To)
+			return d.waitHealthy(ctx, r.To, rel.replicas)
+		})
+	}
+	tasks := d.Project.Config.Tasks
+	if err == nil && kind == "deploy" && len(tasks.BeforeSwitch) > 0 {
+		err = d.run(ctx, r, StepBeforeTasks, r.To, func(ctx context.Context) error {
+			return d.beforeSwitch(ctx, r.To, tasks.BeforeSwitch)
 		})
 	}
 	if err == nil {
@@ -177,6 +187,12 @@ func (d *Deployer) rollout(ctx context.Context, kind string, load plan) (*Report
 	err = d.settle(ctx, r)
 	if err != nil && r.From != None && (errors.Is(err, ErrVerify) || errors.Is(err, ErrFailedAfterSwitch)) {
 		return r, d.finish(r, err, d.switchBack(ctx, r))
+	}
+	if err == nil && kind == "deploy" && len(tasks.AfterSwitch) > 0 {
+		// The release serves: a failed task leaves it live, incomplete.
+		err = d.run(ctx, r, StepAfterTasks, r.To, func(ctx context.Context) error {
+			return d.runTasks(ctx, StepAfterTasks, r.To, tasks.AfterSwitch)
+		})
 	}
 	return r, d.finish(r, err, nil)
 }
@@ -280,6 +296,19 @@ func (d *Deployer) create(ctx context.Context, r *Report, rel *Release) (release
 	}
 	if err := d.checkImages(ctx, project); err != nil {
 		return release{}, err
+	}
+	if rel == nil {
+		// The task services' images too: a deploy that would fail at its
+		// tasks is refused before anything changes.
+		for _, name := range d.Project.Config.Tasks.names() {
+			tp, err := d.Project.taskProject(r.To, name)
+			if err != nil {
+				return release{}, err
+			}
+			if err := d.checkImages(ctx, tp); err != nil {
+				return release{}, fmt.Errorf("task %s: %w", name, err)
+			}
+		}
 	}
 	return release{fresh: true, start: func(ctx context.Context) error {
 		return d.Compose.Up(ctx, project, api.UpOptions{

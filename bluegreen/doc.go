@@ -22,8 +22,9 @@
 //	d := &bluegreen.Deployer{Project: p, Compose: engine, Switcher: sw}
 //	report, err := d.Deploy(ctx)
 //
-// Each step (prepare, start, wait-healthy, switch, drain, verify, retire,
-// and switch-back or cleanup after a failure) is logged through log/slog and
+// Each step (prepare, start, wait-healthy, before-switch when the file has
+// release tasks, switch, drain, verify, retire, after-switch, and
+// switch-back or cleanup after a failure) is logged through log/slog and
 // sent to Deployer.OnEvent. A failed step returns a *StepError that names
 // the step, the slot, the cause, and the slot the proxy routes to
 // afterwards; the causes wrap sentinel errors such as ErrBadInput and

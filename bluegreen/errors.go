@@ -30,6 +30,9 @@ var (
 	// proxy had switched: traffic stays where the proxy sends it, and the
 	// old slot was not retired.
 	ErrHistory = errors.New("history not written")
+	// ErrTask reports a release task (tasks.before_switch or after_switch)
+	// that exited non-zero or did not finish within tasks.timeout.
+	ErrTask = errors.New("release task failed")
 )
 
 // StepError tells which step of a deploy failed, on which slot, and why.
@@ -59,3 +62,7 @@ func (e *StepError) Error() string {
 }
 
 func (e *StepError) Unwrap() error { return e.Err }
+
+// ErrNoContainers reports a slot that holds no containers (of the services
+// asked for).
+var ErrNoContainers = errors.New("no containers")

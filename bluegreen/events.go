@@ -7,15 +7,17 @@ type Step string
 
 // The steps of a deploy, in order.
 const (
-	StepPrepare     Step = "prepare"      // find the live slot, clear the idle one, load the project
-	StepStart       Step = "start"        // create and start the new slot
-	StepWaitHealthy Step = "wait-healthy" // probe the new slot until it is ready
-	StepSwitch      Step = "switch"       // route new traffic to the new slot
-	StepDrain       Step = "drain"        // let requests held by the old routing finish
-	StepVerify      Step = "verify"       // fetch verify_url through the proxy
-	StepRetire      Step = "retire"       // stop (or remove) the old slot
-	StepCleanup     Step = "cleanup"      // remove a new slot that failed
-	StepSwitchBack  Step = "switch-back"  // after a failed verify: traffic back to the old slot
+	StepPrepare     Step = "prepare"       // find the live slot, clear the idle one, load the project
+	StepStart       Step = "start"         // create and start the new slot
+	StepWaitHealthy Step = "wait-healthy"  // probe the new slot until it is ready
+	StepBeforeTasks Step = "before-switch" // run tasks.before_switch in the new release
+	StepSwitch      Step = "switch"        // route new traffic to the new slot
+	StepDrain       Step = "drain"         // let requests held by the old routing finish
+	StepVerify      Step = "verify"        // fetch verify_url through the proxy
+	StepRetire      Step = "retire"        // stop (or remove) the old slot
+	StepAfterTasks  Step = "after-switch"  // run tasks.after_switch in the new release
+	StepCleanup     Step = "cleanup"       // remove a new slot that failed
+	StepSwitchBack  Step = "switch-back"   // after a failed verify: traffic back to the old slot
 )
 
 // Phase tells where in its step an Event was sent.

@@ -88,8 +88,11 @@ func (d *Deployer) Down(ctx context.Context, volumes bool) error {
 	defer unlock()
 	// The one removal that does not pass the guard: taking the whole
 	// project down is what was asked.
+	var names []string
 	for _, slot := range []Slot{Blue, Green} {
-		name := slotProjectName(d.Project.Config.Project, slot)
+		names = append(names, slotProjectName(d.Project.Config.Project, slot), taskProjectName(d.Project.Config.Project, slot))
+	}
+	for _, name := range names {
 		ids, err := d.containerIDs(ctx, name)
 		if err != nil {
 			return err

@@ -414,14 +414,7 @@ func (p *Project) slotProject(ctx context.Context, slot Slot, rel *Release, netw
 		return nil, nil, err
 	}
 	keepServices(sp, func(name string) bool { return slices.Contains(cfg.Services, name) })
-	for key, n := range sp.Networks {
-		n.External = true
-		sp.Networks[key] = n
-	}
-	for key, v := range sp.Volumes {
-		v.External = true
-		sp.Volumes[key] = v
-	}
+	externalize(sp)
 	sp.Name = slotProjectName(cfg.Project, slot)
 	for name, svc := range sp.Services {
 		if ownFile == "" {
@@ -441,6 +434,51 @@ func (p *Project) slotProject(ctx context.Context, slot Slot, rel *Release, netw
 	}
 	composelabel.Services(sp)
 	return sp, vars, nil
+}
+
+// taskProject derives the one-off task service name of the file's release
+// as the project <project>-<slot>-task, as "compose run --rm" would run it:
+// one container, no published ports, no restart, its depends_on dropped
+// (the shared services are up and the slot is healthy), on the networks and
+// volumes of the base project. A service behind a compose profile is
+// taken as well.
+func (p *Project) taskProject(slot Slot, name string) (*types.Project, error) {
+	tp, err := copyProject(p.parsed)
+	if err != nil {
+		return nil, err
+	}
+	svc, ok := tp.Services[name]
+	if !ok {
+		svc, ok = tp.DisabledServices[name]
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: task %s is not a service of the file", ErrBadInput, name)
+	}
+	svc.Profiles, svc.Ports, svc.ContainerName, svc.Restart = nil, nil, "", ""
+	if svc.Deploy != nil {
+		svc.Deploy.RestartPolicy = nil
+	}
+	svc.DependsOn = nil
+	svc.SetScale(1)
+	tp.Services = types.Services{name: svc}
+	tp.DisabledServices = nil
+	externalize(tp)
+	tp.Name = taskProjectName(p.Config.Project, slot)
+	composelabel.Services(tp)
+	return tp, nil
+}
+
+// externalize marks p's networks and volumes external: the base project
+// owns them.
+func externalize(p *types.Project) {
+	for key, n := range p.Networks {
+		n.External = true
+		p.Networks[key] = n
+	}
+	for key, v := range p.Volumes {
+		v.External = true
+		p.Volumes[key] = v
+	}
 }
 
 // copyProject returns a deep copy of p, which a deploy may change.
@@ -476,7 +514,8 @@ func (p *Project) baseProject(ctx context.Context) (*types.Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	keepServices(base, func(name string) bool { return !slices.Contains(cfg.Services, name) })
+	tasks := cfg.Tasks.names()
+	keepServices(base, func(name string) bool { return !slices.Contains(cfg.Services, name) && !slices.Contains(tasks, name) })
 	composelabel.Services(base)
 	// In the two-file layout, the slots' files declare networks and volumes
 	// of their own: the base project owns them too.
@@ -556,6 +595,11 @@ func publishSlotPort(ports []types.ServicePortConfig, target int, host string) [
 		Published: host,
 		Protocol:  "tcp",
 	})
+}
+
+// taskProjectName is the project a task of slot's release runs as.
+func taskProjectName(project string, slot Slot) string {
+	return slotProjectName(project, slot) + "-task"
 }
 
 func slotProjectName(project string, slot Slot) string {

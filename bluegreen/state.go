@@ -30,7 +30,7 @@ const (
 // Release is one entry of a project's history.
 type Release struct {
 	ID       int               `json:"id"`
-	Kind     string            `json:"kind"` // "deploy" or "rollback"
+	Kind     string            `json:"kind"` // "deploy", "rollback" or "switch"
 	Slot     Slot              `json:"slot"`
 	Images   map[string]string `json:"images"` // service -> image reference
 	Env      map[string]string `json:"env,omitempty"`
@@ -39,10 +39,22 @@ type Release struct {
 	Outcome  Outcome           `json:"outcome"`
 	Step     Step              `json:"step,omitempty"` // the step that failed
 	Reason   string            `json:"reason,omitempty"`
+	// Of is, for a rollback or a switch, the earlier release that it
+	// brought back to traffic.
+	Of int `json:"of,omitempty"`
 	// Switching is true from just before the switch until its result is
 	// known: a crash in between leaves it set, and the next deploy first
 	// makes the proxy route to a slot that answers again.
 	Switching bool `json:"switching,omitempty"`
+}
+
+// origin is the release that r brought to traffic: r itself, or for a
+// rollback or a switch, the earlier release it brought back.
+func (r *Release) origin() int {
+	if r.Of != 0 {
+		return r.Of
+	}
+	return r.ID
 }
 
 // image returns the recorded image of service; a nil Release has none.
@@ -107,6 +119,27 @@ func (s *stateFile) newestIn(slot Slot) *Release {
 		r := s.Releases[i]
 		if r.Slot == slot && (r.Outcome == OutcomeSucceeded || r.Outcome == OutcomeIncomplete) {
 			r.Env = nil
+			return &r
+		}
+	}
+	return nil
+}
+
+// releaseWith returns the newest release that took traffic in slot and
+// ran the images given (service -> image), or nil.
+func (s *stateFile) releaseWith(slot Slot, images map[string]string) *Release {
+	for i := len(s.Releases) - 1; i >= 0; i-- {
+		r := s.Releases[i]
+		if r.Slot != slot || (r.Outcome != OutcomeSucceeded && r.Outcome != OutcomeIncomplete) {
+			continue
+		}
+		same := true
+		for service, image := range images {
+			if r.Images[service] != image {
+				same = false
+			}
+		}
+		if same {
 			return &r
 		}
 	}

@@ -3,81 +3,94 @@ package bluegreen
 import (
 	"context"
 	"fmt"
-	"time"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/docker/compose/v2/pkg/api"
 )
 
-// SwitchTo routes traffic to slot, which must already run and pass its
-// health checks, and waits for the requests held by the old routing. It
-// starts, stops and removes nothing, and records the switch in the history.
+// SwitchTo routes traffic to slot, the idle one, with the release whose
+// containers it holds: running, or kept stopped by a retire, in which case
+// they are started again. The steps and guarantees are those of a rollback:
+// the slot must pass its health checks before the switch, and after the
+// drain (and verify) the other slot is retired. The history records the
+// switch as a new entry whose Of names the release that took traffic. A
+// refused switch (ErrBadInput: slot is live, holds nothing, or holds
+// containers of no release in the history) changes nothing and leaves no
+// history entry.
 func (d *Deployer) SwitchTo(ctx context.Context, slot Slot) (*Report, error) {
-	r := &Report{Project: d.Project.Name(), Release: Release{Kind: "switch", Started: time.Now().UTC(), Slot: slot}}
-	start := time.Now()
-	defer func() { r.Elapsed = time.Since(start) }()
-	if err := d.validate(); err != nil {
-		return r, err
+	if err := slot.Validate(); err != nil || slot == None {
+		return &Report{Release: Release{Kind: "switch"}}, fmt.Errorf("switch: %w: want blue or green, got %q", ErrBadInput, slot)
 	}
-	if err := slot.Validate(); err != nil {
-		return r, fmt.Errorf("switch: %w", err)
-	}
-	if err := d.Project.needsRelease(); err != nil {
-		return r, fmt.Errorf("switch: %w", err)
-	}
-	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
-	if err != nil {
-		return r, err
-	}
-	defer unlock()
-
-	err = d.run(ctx, r, StepPrepare, slot, func(ctx context.Context) error {
-		if err := d.preflightProxy(ctx); err != nil {
-			return err
+	return d.rollout(ctx, "switch", func(ctx context.Context, r *Report) (release, error) {
+		if r.From == slot {
+			return release{}, fmt.Errorf("%w: %s is already live", ErrBadInput, slot)
 		}
-		live, err := d.liveSlot(ctx)
+		if r.To != slot {
+			return release{}, fmt.Errorf("%w: nothing is live, so there is nothing to switch from: deploy instead", ErrBadInput)
+		}
+		in, err := d.slotContents(ctx, slot)
 		if err != nil {
-			return err
+			return release{}, err
 		}
-		r.From, r.To = live, slot
-		if live == slot {
-			return fmt.Errorf("%w: %s is already live", ErrBadInput, slot)
-		}
-		images, err := d.slotImages(ctx, slot)
+		st, err := d.readState()
 		if err != nil {
-			return err
+			return release{}, err
 		}
-		r.Release.Images = images
-		if err := d.healthy(ctx, slot); err != nil {
-			return fmt.Errorf("%s does not answer its health checks: %w", slot, err)
+		rel := st.releaseWith(slot, in.images)
+		if rel == nil {
+			return release{}, fmt.Errorf("%w: the containers in %s (%s) are not those of a release in the history: deploy or roll back instead", ErrBadInput, slot, describeImages(in.images))
 		}
-		return d.record(r, func(*Release) {})
+		of := rel.origin()
+		r.Release.Images, r.Release.Env, r.Release.Of = rel.Images, rel.Env, of
+		if in.running {
+			d.info(StepPrepare, slot, fmt.Sprintf("release %d runs in %s", of, slot))
+			return release{replicas: in.routed, start: func(context.Context) error { return nil }}, nil
+		}
+		d.info(StepPrepare, slot, fmt.Sprintf("release %d is kept, stopped, in %s: starting it", of, slot))
+		name := slotProjectName(d.Project.Config.Project, slot)
+		return release{replicas: in.routed, start: func(ctx context.Context) error {
+			return d.Compose.Start(ctx, name, api.StartOptions{})
+		}}, nil
 	})
-	if err == nil {
-		err = d.run(ctx, r, StepSwitch, slot, func(ctx context.Context) error {
-			var err error
-			r.Switched, err = d.switchTo(ctx, r, slot)
-			return err
-		})
-	}
-	if err == nil {
-		err = d.run(context.WithoutCancel(ctx), r, StepDrain, r.From, d.drain)
-	}
-	return r, d.finish(r, err, nil)
 }
 
-// slotImages maps the services running in slot to their images.
-func (d *Deployer) slotImages(ctx context.Context, slot Slot) (map[string]string, error) {
-	cs, err := d.containers(ctx, slotProjectName(d.Project.Config.Project, slot))
+// contents is what a slot holds.
+type contents struct {
+	images  map[string]string // service -> image
+	routed  int               // containers of the routed service
+	running bool              // every container runs
+}
+
+// slotContents lists the containers of slot, running or not. A slot that
+// holds none, or none of the routed service, is refused with ErrBadInput.
+func (d *Deployer) slotContents(ctx context.Context, slot Slot) (contents, error) {
+	cs, err := d.ps(ctx, slotProjectName(d.Project.Config.Project, slot), false)
 	if err != nil {
-		return nil, err
+		return contents{}, err
 	}
-	images := map[string]string{}
+	in := contents{images: map[string]string{}, running: true}
 	for _, c := range cs {
-		if c.State != "running" {
-			return nil, fmt.Errorf("%w: %s is not running (container %s is %s): deploy or roll back instead", ErrBadInput, slot, c.Name, c.State)
+		in.images[c.Service] = c.Image
+		if c.Service == d.Project.Config.Service {
+			in.routed++
 		}
-		images[c.Service] = c.Image
+		if c.State != "running" {
+			in.running = false
+		}
 	}
-	if len(images) == 0 {
-		return nil, fmt.Errorf("%w: nothing runs in %s", ErrBadInput, slot)
+	if in.routed == 0 {
+		return contents{}, fmt.Errorf("%w: %s holds no container of %s, running or kept: deploy or roll back instead", ErrBadInput, slot, d.Project.Config.Service)
 	}
-	return images, nil
+	return in, nil
+}
+
+// describeImages lists service=image pairs in a stable order.
+func describeImages(images map[string]string) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(images)) {
+		parts = append(parts, name+"="+images[name])
+	}
+	return strings.Join(parts, " ")
 }

@@ -348,6 +348,52 @@ func TestRollbackWithFakes(t *testing.T) {
 	}
 }
 
+// TestSwitchToKeptSlot switches to the release kept stopped in the idle
+// slot: its container starts again, the other slot is stopped, and the
+// history names the release brought back. A refused switch records nothing.
+func TestSwitchToKeptSlot(t *testing.T) {
+	sw := &bluegreentest.Switcher{}
+	s := newShop(t, sw)
+	for _, tag := range []string{"v1", "v2"} {
+		if _, err := s.deploy(tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v1 := s.ps("shop-blue")[0].ID
+	d := &bluegreen.Deployer{Project: s.project, Compose: s.compose, Switcher: sw}
+	if _, err := d.SwitchTo(t.Context(), bluegreen.Green); !errors.Is(err, bluegreen.ErrBadInput) || !strings.Contains(err.Error(), "green is already live") {
+		t.Errorf("SwitchTo(green), the live slot: %v, want ErrBadInput, already live", err)
+	}
+	r, err := d.SwitchTo(t.Context(), bluegreen.Blue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.From != bluegreen.Green || r.To != bluegreen.Blue || r.Release.Of != 1 || r.Release.Kind != "switch" {
+		t.Errorf("switch: %s -> %s, release %+v; want green -> blue, a switch of release 1", r.From, r.To, r.Release)
+	}
+	s.wantSlot(bluegreen.Blue, "v1", "running")
+	s.wantSlot(bluegreen.Green, "v2", "exited")
+	if id := s.ps("shop-blue")[0].ID; id != v1 {
+		t.Errorf("blue runs container %s, want the kept %s", id, v1)
+	}
+	history, err := d.History()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, rel := range history {
+		kinds = append(kinds, fmt.Sprintf("%d %s of %d %s", rel.ID, rel.Kind, rel.Of, rel.Outcome))
+	}
+	if want := []string{"1 deploy of 0 succeeded", "2 deploy of 0 succeeded", "3 switch of 1 succeeded"}; !cmp.Equal(kinds, want) {
+		t.Errorf("history %q, want %q (no entry for the refused switch)", kinds, want)
+	}
+	// A rollback now goes back to release 2, kept in green.
+	if r, err := d.Rollback(t.Context()); err != nil || r.Release.Of != 2 {
+		t.Errorf("rollback after the switch: %v, release %+v, want release 2 brought back", err, r.Release)
+	}
+	s.wantSlot(bluegreen.Green, "v2", "running")
+}
+
 // TestDeployUnderLoadThroughProxy deploys with the fake Compose behind the
 // in-process proxy while clients send requests without pause: none fails.
 func TestDeployUnderLoadThroughProxy(t *testing.T) {

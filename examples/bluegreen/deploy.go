@@ -38,7 +38,7 @@ func newRollbackCommand(opts *globalOptions, stdout, stderr io.Writer) *cobra.Co
 func newSwitchCommand(opts *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 	return rolloutCommand(opts, stdout, stderr, &cobra.Command{
 		Use:   "switch blue|green",
-		Short: "Route traffic to a slot that is running and healthy (nothing is started or stopped)",
+		Short: "Route traffic to the idle slot's release (started again when it was kept stopped), as a rollback does",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return &usageError{fmt.Errorf("switch takes one slot, blue or green")}
@@ -85,10 +85,15 @@ func rolloutCommand(opts *globalOptions, stdout, stderr io.Writer, cmd *cobra.Co
 				"phase": "result", "command": cmd.Name(), "project": report.Project,
 				"release": report.Release.ID, "images": report.Release.Images,
 				"slot": report.To, "previous": report.From, "elapsed_ms": report.Elapsed.Milliseconds(),
+				"of": report.Release.Of,
 			})
 		}
+		what := describeImages(report.Release.Images)
+		if report.Release.Of != 0 {
+			what = fmt.Sprintf("release %d's %s", report.Release.Of, what)
+		}
 		fmt.Fprintf(stdout, "%s: release %d (%s) is live in %s after %s (previous slot: %s)\n",
-			cmd.Name(), report.Release.ID, describeImages(report.Release.Images), report.To,
+			cmd.Name(), report.Release.ID, what, report.To,
 			report.Elapsed.Round(time.Millisecond), report.From)
 		return nil
 	}

@@ -58,7 +58,11 @@ func printHistory(w io.Writer, releases []bluegreen.Release) error {
 		if len(reason) > 120 {
 			reason = reason[:117] + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Kind, r.Slot, describeImages(r.Images),
+		kind := r.Kind
+		if r.Of != 0 {
+			kind = fmt.Sprintf("%s to %d", r.Kind, r.Of)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, kind, r.Slot, describeImages(r.Images),
 			r.Started.Local().Format("2006-01-02 15:04:05"), took, r.Outcome, oneLine(reason))
 	}
 	return tw.Flush()

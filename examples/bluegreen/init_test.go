@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 )
@@ -158,8 +162,53 @@ func TestInitToDeploy(t *testing.T) {
 	readOnlyWithoutVariables(t, dir, project)
 }
 
+// logsFollow runs logs --follow: it prints the live slot's lines, keeps
+// following, and ends with exit 0 on an interrupt.
+func logsFollow(t *testing.T, dir, project string) {
+	t.Helper()
+	cmd := exec.Command(binary, "logs", "--follow", "-p", project)
+	cmd.Dir = dir
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		first <- line
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case line := <-first:
+		if !strings.HasPrefix(line, project+"-green-web-1 | ") {
+			t.Errorf("logs --follow first line %q, want one of %s-green-web-1", line, project)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("logs --follow printed no line in 20s")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("logs --follow ended by itself: %v", err)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("logs --follow after an interrupt: %v, want exit 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Error("logs --follow did not end within 10s of an interrupt")
+	}
+}
+
 // readOnlyWithoutVariables: in a shell without the release's variables,
-// status, history and down work (saying which variable they did without),
+// status, history, logs and down work (saying which variable they did without),
 // deploy is refused, and status after down says that nothing runs where
 // the proxy routes.
 func readOnlyWithoutVariables(t *testing.T, dir, project string) {
@@ -174,12 +223,23 @@ func readOnlyWithoutVariables(t *testing.T, dir, project string) {
 	}{
 		{[]string{"status"}, "live slot: green"},
 		{[]string{"history"}, "web=bluegreen-testapp:v2"},
+		{[]string{"logs"}, project + `-green-web-1 | testapp: `},
+		{[]string{"logs", "blue", "web", "--tail", "1"}, project + `-blue-web-1 | testapp: `},
 		{[]string{"down"}, "both slots and the shared services removed"},
 		{[]string{"status"}, "warning: the proxy routes to green, but green has no containers"},
 	} {
 		code, stdout, stderr := cliIn(t, dir, nil, append(tc.args, "-p", project)...)
 		if code != exitOK || !strings.Contains(stdout, tc.want) || !strings.Contains(stderr, note) {
 			t.Errorf("%v without IMAGE_TAG: exit %d; want exit 0, %q on stdout and %q on stderr", tc.args, code, tc.want, note)
+		}
+		if tc.args[0] == "logs" && len(tc.args) == 1 {
+			if !strings.Contains(stdout, `version="v2" listening`) {
+				t.Errorf("logs of the live slot lack v2's start line:\n%s", stdout)
+			}
+			logsFollow(t, dir, project)
+		}
+		if tc.args[0] == "logs" && len(tc.args) > 1 && (strings.Count(stdout, "\n") != 1 || !strings.Contains(stdout, `version="v1" got terminated, shutting down`)) {
+			t.Errorf("logs blue web --tail 1: want the one last line of v1, its shutdown:\n%s", stdout)
 		}
 		if tc.args[0] == "history" {
 			if code, _, stderr := cliIn(t, dir, nil, "deploy", "-p", project); code != exitBadInput || !strings.Contains(stderr, "IMAGE_TAG") {

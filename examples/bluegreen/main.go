@@ -165,6 +165,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newRollbackCommand(&opts, stdout, stderr),
 		newStatusCommand(&opts, stdout),
 		newHistoryCommand(&opts, stdout),
+		newLogsCommand(&opts, stdout),
 		newSwitchCommand(&opts, stdout, stderr),
 		newDownCommand(&opts, stdout, stderr),
 		newDemoCommand(stdout, stderr),

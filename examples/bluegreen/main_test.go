@@ -193,30 +193,42 @@ func TestDeployAndStatus(t *testing.T) {
 	}
 
 	code, stdout, _ = cli(t, "rollback", "-f", file, "-p", project)
-	if code != exitOK || !strings.Contains(stdout, "rollback: release 4 (web=bluegreen-testapp:v1) is live in blue") {
+	if code != exitOK || !strings.Contains(stdout, "rollback: release 4 (release 1's web=bluegreen-testapp:v1) is live in blue") {
 		t.Errorf("rollback: exit %d, output %q", code, stdout)
 	}
 	if got := body(t, ngx.URL+"/version"); got != "v1" {
 		t.Errorf("nginx serves %q after rollback, want v1", got)
 	}
 
-	// switch: only to a slot that runs and answers.
+	// switch green: green's release 3 was kept stopped by the rollback;
+	// the switch starts it, switches, and stops blue, as a rollback does.
+	code, stdout, _ = cli(t, "switch", "green", "-f", file, "-p", project)
+	if code != exitOK || !strings.Contains(stdout, "switch: release 5 (release 3's web=bluegreen-testapp:v2) is live in green") {
+		t.Errorf("switch green: exit %d, output %q", code, stdout)
+	}
+	if got := body(t, ngx.URL+"/version"); got != "v2" {
+		t.Errorf("nginx serves %q after switch green, want v2", got)
+	}
+	if st := status(t, file, project); len(st.Slots[0].Containers) != 1 || st.Slots[0].Containers[0].State != "exited" {
+		t.Errorf("blue after the switch to green: %+v, want its container kept, stopped", st.Slots[0])
+	}
+	// A refused switch changes nothing and leaves no history entry.
 	code, _, stderr = cli(t, "switch", "green", "-f", file, "-p", project)
 	if code != exitBadInput {
-		t.Errorf("switch to a stopped slot: exit %d, want %d", code, exitBadInput)
+		t.Errorf("switch to the live slot: exit %d, want %d", code, exitBadInput)
 	}
-	wantOneLine(t, stderr, "green is not running")
-	engine, err := bluegreen.NewEngine(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
+	wantOneLine(t, stderr, "green is already live")
+	code, stdout, _ = cli(t, "history", "--json", "-f", file, "-p", project)
+	var releases []bluegreen.Release
+	if err := json.Unmarshal([]byte(stdout), &releases); code != exitOK || err != nil {
+		t.Fatalf("history --json: exit %d, %v", code, err)
 	}
-	defer engine.Close()
-	if err := engine.Start(context.Background(), project+"-green", api.StartOptions{}); err != nil {
-		t.Fatal(err)
+	if last := releases[len(releases)-1]; len(releases) != 5 || last.Kind != "switch" || last.Of != 3 || last.Outcome != bluegreen.OutcomeSucceeded {
+		t.Errorf("history after a switch and a refused one: %d entries, last %+v; want 5, the last a succeeded switch of release 3", len(releases), last)
 	}
-	code, stdout, _ = cli(t, "switch", "green", "--json", "-f", file, "-p", project)
+	code, stdout, _ = cli(t, "switch", "blue", "--json", "-f", file, "-p", project)
 	if code != exitOK {
-		t.Fatalf("switch green: exit %d", code)
+		t.Fatalf("switch blue: exit %d", code)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	for _, line := range lines {
@@ -225,13 +237,13 @@ func TestDeployAndStatus(t *testing.T) {
 			t.Errorf("--json printed a line that is not JSON: %q", line)
 		}
 	}
-	if last := lines[len(lines)-1]; !strings.Contains(last, `"phase":"result"`) || !strings.Contains(last, `"slot":"green"`) {
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"phase":"result"`) || !strings.Contains(last, `"slot":"blue"`) || !strings.Contains(last, `"of":1`) {
 		t.Errorf("--json result line: %s", last)
 	}
-	if got := body(t, ngx.URL+"/version"); got != "v2" {
-		t.Errorf("nginx serves %q after switch green, want v2", got)
+	if got := body(t, ngx.URL+"/version"); got != "v1" {
+		t.Errorf("nginx serves %q after switch blue, want v1", got)
 	}
-	if code, stdout, _ = cli(t, "switch", "blue", "-q", "-f", file, "-p", project); code != exitOK || strings.Count(stdout, "\n") != 1 {
+	if code, stdout, _ = cli(t, "switch", "green", "-q", "-f", file, "-p", project); code != exitOK || strings.Count(stdout, "\n") != 1 {
 		t.Errorf("switch -q: exit %d, output %q (want only the result line)", code, stdout)
 	}
 

@@ -5,10 +5,10 @@
 package localnginx
 
 import (
-	"net/http"
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"

@@ -18,6 +18,10 @@
 // /conns answers with the number of TCP connections accepted so far: a
 // proxy that keeps its connections alive opens few.
 //
+// "app task" is a one-off job, as a release task: it prints what it does,
+// PUTs VERSION as the key TASK_KEY of the key-value store at KV_URL when
+// both are set, and exits with the code TASK_EXIT (default 0).
+//
 // "app probe URL" GETs URL and exits 0 on a 2xx answer, 1 otherwise: a
 // healthcheck command for an image that has no shell and no curl.
 //
@@ -39,6 +43,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,6 +55,9 @@ const shutdownTimeout = 30 * time.Second
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "probe" {
 		os.Exit(probe(os.Args[2]))
+	}
+	if len(os.Args) == 2 && os.Args[1] == "task" {
+		os.Exit(task())
 	}
 	logger := log.New(os.Stdout, "testapp: ", log.LstdFlags|log.Lmicroseconds)
 	if err := run(logger); err != nil {
@@ -212,6 +221,33 @@ func forward(w http.ResponseWriter, r *http.Request, url string) {
 	defer resp.Body.Close()
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
+}
+
+// task runs as a release task and returns its exit code.
+func task() int {
+	version, key, kvURL := os.Getenv("VERSION"), os.Getenv("TASK_KEY"), os.Getenv("KV_URL")
+	fmt.Printf("task: version %q starts\n", version)
+	if key != "" && kvURL != "" {
+		req, err := http.NewRequest(http.MethodPut, kvURL+"/kv/"+key, strings.NewReader(version))
+		if err != nil {
+			fmt.Println("task:", err)
+			return 1
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Println("task:", err)
+			return 1
+		}
+		resp.Body.Close()
+		fmt.Printf("task: %s = %q: status %d\n", key, version, resp.StatusCode)
+	}
+	code, err := strconv.Atoi(envOr("TASK_EXIT", "0"))
+	if err != nil {
+		fmt.Println("task: TASK_EXIT:", err)
+		return 1
+	}
+	fmt.Printf("task: exits with code %d\n", code)
+	return code
 }
 
 // kvHandler keeps each key in a file of dir.
