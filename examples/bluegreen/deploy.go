@@ -16,13 +16,24 @@ import (
 )
 
 func newDeployCommand(opts *globalOptions, stdout, stderr io.Writer) *cobra.Command {
-	return rolloutCommand(opts, stdout, stderr, &cobra.Command{
+	cmd := rolloutCommand(opts, stdout, stderr, &cobra.Command{
 		Use:   "deploy",
 		Short: "Deploy the project's new release to the idle slot and switch traffic to it",
 		Args:  noArgs,
 	}, func(ctx context.Context, d *bluegreen.Deployer, _ []string) (*bluegreen.Report, error) {
 		return d.Deploy(ctx)
 	})
+	var dryRun bool
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only check, changing nothing, what the deploy checks before it starts (as the check command)")
+	deploy := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if dryRun {
+			asJSON, _ := cmd.Flags().GetBool("json")
+			return runCheck(cmd, opts, stdout, asJSON)
+		}
+		return deploy(cmd, args)
+	}
+	return cmd
 }
 
 func newRollbackCommand(opts *globalOptions, stdout, stderr io.Writer) *cobra.Command {

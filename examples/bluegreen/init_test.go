@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,6 +155,7 @@ func TestInitToDeploy(t *testing.T) {
 			t.Fatalf("after deploy %s nginx serves %q", tag, got)
 		}
 	}
+	checkBeforeDeploy(t, dir, project, ports[0])
 	deploy("v1")
 	load := testutil.Load(t, url)
 	deploy("v2")
@@ -160,6 +165,44 @@ func TestInitToDeploy(t *testing.T) {
 		t.Errorf("load through the nginx of init: %v; want no failure and v2 answers", res)
 	}
 	readOnlyWithoutVariables(t, dir, project)
+}
+
+// checkBeforeDeploy: check and deploy --dry-run print the checklist, exit 0
+// only when a deploy could start (blue's port, the first deploy's, is
+// taken for a while), and change nothing.
+func checkBeforeDeploy(t *testing.T, dir, project string, bluePort int) {
+	t.Helper()
+	v1 := []string{"IMAGE_TAG=v1"}
+	code, stdout, _ := cliIn(t, dir, v1, "check", "-p", project)
+	for _, name := range []string{"configuration", "proxy", "live slot", "history", "state directory", "lock", "slot ports", "images"} {
+		if !regexp.MustCompile(`(?m)^ok +` + name + ` `).MatchString(stdout) {
+			t.Errorf("check does not pass %q:\n%s", name, stdout)
+		}
+	}
+	if code != exitOK || !strings.Contains(stdout, "a deploy could start; nothing was changed") {
+		t.Errorf("check: exit %d, want 0 and the closing line", code)
+	}
+	if code, stdout, _ := cliIn(t, dir, []string{"IMAGE_TAG=v9"}, "check", "-p", project); code != exitOK || !strings.Contains(stdout, "not present, a deploy pulls them: web bluegreen-testapp:v9") {
+		t.Errorf("check of a missing image: exit %d, want 0 and the image named", code)
+	}
+	if code, _, stderr := cliIn(t, dir, nil, "check", "-p", project); code != exitBadInput || !strings.Contains(stderr, "required variable IMAGE_TAG is missing a value") {
+		t.Errorf("check without IMAGE_TAG: exit %d, want %d naming the variable", code, exitBadInput)
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", bluePort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := cliIn(t, dir, v1, "deploy", "--dry-run", "-p", project)
+	l.Close()
+	if code != exitBadInput || !regexp.MustCompile(`(?m)^FAIL +slot ports .*taken`).MatchString(stdout) || !strings.Contains(stderr, "failed: slot ports") {
+		t.Errorf("deploy --dry-run with blue's port taken: exit %d, want %d, the slot ports failed", code, exitBadInput)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".bluegreen", project+".json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("check wrote a history: %v", err)
+	}
+	if st := status(t, filepath.Join(dir, "compose.yaml"), project); len(st.Slots[0].Containers)+len(st.Slots[1].Containers) != 0 {
+		t.Errorf("check created containers: %+v", st.Slots)
+	}
 }
 
 // logsFollow runs logs --follow: it prints the live slot's lines, keeps

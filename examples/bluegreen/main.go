@@ -166,6 +166,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newStatusCommand(&opts, stdout),
 		newHistoryCommand(&opts, stdout),
 		newLogsCommand(&opts, stdout),
+		newCheckCommand(&opts, stdout),
 		newSwitchCommand(&opts, stdout, stderr),
 		newDownCommand(&opts, stdout, stderr),
 		newDemoCommand(stdout, stderr),
