@@ -211,7 +211,13 @@ func (d *Deployer) prepare(ctx context.Context, r *Report, kind string, load pla
 	}
 	r.From, r.To = live, live.Other()
 	cfg := d.Project.Config
-	d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s; %s to %s (127.0.0.1:%s%s)", r.From, kind, r.To, cfg.slotPortSpec(r.To), replicaNote(cfg.replicas())))
+	liveNote := ""
+	if live != None {
+		if cs, err := d.routed(ctx, live, false); err == nil && len(cs) == 0 {
+			liveNote = " (nothing runs in it: the proxy routes to nothing that answers)"
+		}
+	}
+	d.info(StepPrepare, r.To, fmt.Sprintf("live slot: %s%s; %s to %s (127.0.0.1:%s%s)", r.From, liveNote, kind, r.To, cfg.slotPortSpec(r.To), replicaNote(cfg.replicas())))
 	if err := d.stateDirWritable(); err != nil {
 		return release{}, err
 	}

@@ -165,6 +165,15 @@ func TestInitToDeploy(t *testing.T) {
 		t.Errorf("load through the nginx of init: %v; want no failure and v2 answers", res)
 	}
 	readOnlyWithoutVariables(t, dir, project)
+	// After down the proxy still routes to green, where nothing runs: the
+	// next deploy says so, and serves again.
+	code, stdout, _ = cliIn(t, dir, []string{"IMAGE_TAG=v1"}, "deploy", "-p", project)
+	if code != exitOK || !strings.Contains(stdout, "live slot: green (nothing runs in it") {
+		t.Errorf("deploy after down: exit %d, want 0 and the live slot shown as empty", code)
+	}
+	if got := body(t, url); got != "v1" {
+		t.Errorf("after the deploy that followed down nginx serves %q, want v1", got)
+	}
 }
 
 // checkBeforeDeploy: check and deploy --dry-run print the checklist, exit 0
