@@ -21,7 +21,8 @@ type CheckItem struct {
 var ErrCheck = errors.New("a deploy could not start")
 
 // Check runs what Deploy checks before it touches anything, and changes
-// nothing: the configuration, the proxy (reachable, its config valid and
+// nothing that runs (like a deploy, it may create the state directory and
+// the lock file): the configuration, the proxy (reachable, its config valid and
 // owned), the live slot as the proxy routes now, the history and the state
 // directory, the lock, the idle slot's ports, the images of the release and
 // its tasks (a missing image is reported, not pulled). It runs every check,

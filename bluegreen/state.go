@@ -115,18 +115,15 @@ func (s *stateFile) previousGood() (Release, bool) {
 // newestIn returns the newest release that took traffic in slot, without
 // its variables, or nil.
 func (s *stateFile) newestIn(slot Slot) *Release {
-	for i := len(s.Releases) - 1; i >= 0; i-- {
-		r := s.Releases[i]
-		if r.Slot == slot && (r.Outcome == OutcomeSucceeded || r.Outcome == OutcomeIncomplete) {
-			r.Env = nil
-			return &r
-		}
+	r := s.releaseWith(slot, nil)
+	if r != nil {
+		r.Env = nil
 	}
-	return nil
+	return r
 }
 
-// releaseWith returns the newest release that took traffic in slot and
-// ran the images given (service -> image), or nil.
+// releaseWith returns (a copy of) the newest release that took traffic in
+// slot and ran the images given (service -> image; nil matches any), or nil.
 func (s *stateFile) releaseWith(slot Slot, images map[string]string) *Release {
 	for i := len(s.Releases) - 1; i >= 0; i-- {
 		r := s.Releases[i]

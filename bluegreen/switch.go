@@ -20,8 +20,8 @@ import (
 // containers of no release in the history) changes nothing and leaves no
 // history entry.
 func (d *Deployer) SwitchTo(ctx context.Context, slot Slot) (*Report, error) {
-	if err := slot.Validate(); err != nil || slot == None {
-		return &Report{Release: Release{Kind: "switch"}}, fmt.Errorf("switch: %w: want blue or green, got %q", ErrBadInput, slot)
+	if err := slot.Validate(); err != nil {
+		return &Report{Release: Release{Kind: "switch"}}, fmt.Errorf("switch: %w", err)
 	}
 	return d.rollout(ctx, "switch", func(ctx context.Context, r *Report) (release, error) {
 		if r.From == slot {
