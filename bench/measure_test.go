@@ -22,14 +22,15 @@ type sample struct {
 	sent     int64 // requests through nginx from deploy start to its end + tail
 	failed   int64
 	rate     float64 // sent per second in that window
+	between  float64 // sent per second in the second before the deploy began
 	failures map[string]int64
 	timeWait int // TIME_WAIT sockets on the host when the deploy began
 }
 
 func (s sample) String() string {
-	return fmt.Sprintf("ready=%v to-switch=%v total=%v sent=%d failed=%d %v (%.0f req/s, %d TIME_WAIT before)",
+	return fmt.Sprintf("ready=%v to-switch=%v total=%v sent=%d failed=%d %v (%.0f req/s, %.0f before; %d TIME_WAIT before)",
 		s.ready.Round(time.Millisecond), s.toSwitch.Round(time.Millisecond), s.total.Round(time.Millisecond),
-		s.sent, s.failed, s.failures, s.rate, s.timeWait)
+		s.sent, s.failed, s.failures, s.rate, s.between, s.timeWait)
 }
 
 // measurement runs the load through nginx and a probe of the new slot's
@@ -37,6 +38,7 @@ func (s sample) String() string {
 type measurement struct {
 	load   *testutil.LoadGenerator
 	before testutil.LoadResult
+	rate   float64 // between deploys
 	tw     int
 	cancel context.CancelFunc
 	done   chan time.Time // the first answer of the new slot (zero: none)
@@ -44,7 +46,8 @@ type measurement struct {
 
 // measure starts the load (w.workers keep-alive clients to url) and a probe
 // of http://127.0.0.1:port/healthz every 10 ms, and lets the load run for
-// warmUp before the deploy begins.
+// warmUp, then for between (the rate between deploys), before the deploy
+// begins.
 func (w *world) measure(b *testing.B, url string, port int) *measurement {
 	b.Helper()
 	m := &measurement{done: make(chan time.Time, 1), tw: timeWaits()}
@@ -57,7 +60,10 @@ func (w *world) measure(b *testing.B, url string, port int) *measurement {
 	go firstAnswer(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), m.done)
 	time.Sleep(warmUp)
 	if m.load != nil {
+		a := m.load.Snapshot()
+		time.Sleep(between)
 		m.before = m.load.Snapshot()
+		m.rate = float64(m.before.Sent-a.Sent) / (m.before.Duration - a.Duration).Seconds()
 	}
 	return m
 }
@@ -78,6 +84,7 @@ func (m *measurement) finish(start, end time.Time) sample {
 	s.sent = after.Sent - m.before.Sent
 	s.failed = after.Failed - m.before.Failed
 	s.rate = float64(s.sent) / (after.Duration - m.before.Duration).Seconds()
+	s.between = m.rate
 	for k, v := range after.Failures {
 		if d := v - m.before.Failures[k]; d > 0 {
 			s.failures[k] = d
@@ -159,4 +166,18 @@ func wantServing(b *testing.B, url, version string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	b.Fatalf("nginx serves %q after the deploy, want %q", got, version)
+}
+
+// timedSteps returns a function that runs one named step of a hand-written
+// procedure, records its duration in steps and ends the benchmark when it
+// fails.
+func timedSteps(b *testing.B, deploy string, steps map[string]time.Duration) func(string, func() error) {
+	return func(name string, fn func() error) {
+		t := time.Now()
+		err := fn()
+		steps[name] = time.Since(t)
+		if err != nil {
+			b.Fatalf("%s: %s: %v", deploy, name, err)
+		}
+	}
 }

@@ -29,30 +29,30 @@ const naiveFile = `services:
 
 // setupNaive brings up the first release in blue and routes nginx to it;
 // both naive projects are removed at the end.
-func (w *world) setupNaive(b *testing.B) {
+func (w *world) setupNaive(b *testing.B, p *procedure) {
 	b.Helper()
 	b.Cleanup(func() {
 		for _, slot := range []bluegreen.Slot{bluegreen.Blue, bluegreen.Green} {
-			if err := w.naiveDown(context.Background(), slot); err != nil {
+			if err := w.naiveDown(context.Background(), p, slot); err != nil {
 				b.Errorf("naive cleanup: %v", err)
 			}
 		}
 	})
 	ctx := context.Background()
-	p, err := w.naiveProject(ctx, bluegreen.Blue, "n0")
+	proj, err := naiveProject(ctx, p, bluegreen.Blue, "n0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := w.engine.Up(ctx, p, upOptions(p)); err != nil {
+	if err := w.engine.Up(ctx, proj, upOptions(proj)); err != nil {
 		b.Fatalf("naive first up: %v", err)
 	}
-	w.naive.live = bluegreen.Blue
-	if err := w.naiveRoute(bluegreen.Blue, map[string]time.Duration{}); err != nil {
+	p.live = bluegreen.Blue
+	if err := naiveRoute(p, bluegreen.Blue, map[string]time.Duration{}); err != nil {
 		b.Fatal(err)
 	}
 	// Unlike the script, wait until nginx serves it: the load starts next.
 	deadline := time.Now().Add(30 * time.Second)
-	for get(w.naive.nginx.URL+"/version") != "n0" {
+	for get(p.nginx.URL+"/version") != "n0" {
 		if time.Now().After(deadline) {
 			b.Fatal("naive first release never served through nginx")
 		}
@@ -63,27 +63,20 @@ func (w *world) setupNaive(b *testing.B) {
 // deployNaive runs the script of shared/docs/zero-downtime.md, with its
 // branch test corrected: up the idle colour, sleep 10 s, switch if the
 // container shows running, reload without checking, down the old colour.
-func (w *world) deployNaive(b *testing.B) sample {
+func (w *world) deployNaive(b *testing.B, np *procedure) sample {
 	ctx := context.Background()
 	w.release++
 	version := fmt.Sprintf("n%d", w.release)
-	from := w.naive.live
+	from := np.live
 	to := from.Other()
 	steps := map[string]time.Duration{}
-	step := func(name string, fn func() error) {
-		t := time.Now()
-		err := fn()
-		steps[name] = time.Since(t)
-		if err != nil {
-			b.Fatalf("naive %s: %s: %v", version, name, err)
-		}
-	}
+	step := timedSteps(b, np.name+" "+version, steps)
 
-	m := w.measure(b, w.naive.nginx.URL+"/version", w.naive.ports.Port(to))
+	m := w.measure(b, np.nginx.URL+"/version", np.ports.Port(to))
 	start := time.Now()
 	var p *types.Project
 	step("prepare", func() (err error) {
-		p, err = w.naiveProject(ctx, to, version)
+		p, err = naiveProject(ctx, np, to, version)
 		return err
 	})
 	step("start", func() error { return w.engine.Up(ctx, p, upOptions(p)) })
@@ -95,29 +88,29 @@ func (w *world) deployNaive(b *testing.B) sample {
 		}
 		return err
 	})
-	step("switch", func() error { return w.naiveRoute(to, steps) })
+	step("switch", func() error { return naiveRoute(np, to, steps) })
 	switched := time.Now()
-	step("retire", func() error { return w.naiveDown(ctx, from) })
+	step("retire", func() error { return w.naiveDown(ctx, np, from) })
 	end := time.Now()
-	w.naive.live = to
+	np.live = to
 
 	s := m.finish(start, end)
 	s.steps = steps
 	s.toSwitch = switched.Sub(start)
-	wantServing(b, w.naive.nginx.URL, version)
-	b.Logf("naive %s %s->%s: %s; %s", version, from, to, s, naiveSteps(steps))
+	wantServing(b, np.nginx.URL, version)
+	b.Logf("%s %s %s->%s: %s; %s", np.name, version, from, to, s, naiveSteps(steps))
 	return s
 }
 
 // naiveProject loads the file as <project>-<slot>, with the labels that
 // compose's CLI would add.
-func (w *world) naiveProject(ctx context.Context, slot bluegreen.Slot, version string) (*types.Project, error) {
-	opts, err := cli.NewProjectOptions([]string{w.naive.file},
-		cli.WithName(w.naive.project+"-"+string(slot)),
+func naiveProject(ctx context.Context, np *procedure, slot bluegreen.Slot, version string) (*types.Project, error) {
+	opts, err := cli.NewProjectOptions([]string{np.file},
+		cli.WithName(np.project+"-"+string(slot)),
 		cli.WithEnv([]string{
 			"VERSION=" + version,
 			"BOOT_DELAY=" + bootDelay.String(),
-			fmt.Sprintf("PORT=%d", w.naive.ports.Port(slot)),
+			fmt.Sprintf("PORT=%d", np.ports.Port(slot)),
 		}),
 	)
 	if err != nil {
@@ -139,24 +132,33 @@ func upOptions(p *types.Project) api.UpOptions {
 	}
 }
 
-// naiveRoute overwrites the upstream file and signals nginx, as the script
-// copies its per-colour config: no nginx -t, no check that the reload took.
-func (w *world) naiveRoute(slot bluegreen.Slot, steps map[string]time.Duration) error {
+// naiveRoute overwrites the upstream file (one server per replica) and
+// signals nginx, as the script copies its per-colour config: no nginx -t,
+// no check that the reload took.
+func naiveRoute(p *procedure, slot bluegreen.Slot, steps map[string]time.Duration) error {
 	start := time.Now()
-	conf := fmt.Sprintf("upstream backend { server 127.0.0.1:%d; }\n", w.naive.ports.Port(slot))
-	if err := os.WriteFile(w.naive.nginx.UpstreamFile, []byte(conf), 0o644); err != nil {
+	ka := ""
+	if p.keepalive > 0 {
+		ka = fmt.Sprintf(" keepalive %d;", p.keepalive)
+	}
+	servers := ""
+	for i := range max(p.replicas, 1) {
+		servers += fmt.Sprintf(" server 127.0.0.1:%d;", p.ports.Port(slot)+i)
+	}
+	conf := fmt.Sprintf("upstream backend {%s%s }\n", servers, ka)
+	if err := os.WriteFile(p.nginx.UpstreamFile, []byte(conf), 0o644); err != nil {
 		return err
 	}
 	wrote := time.Now()
 	steps["switch.write"] = wrote.Sub(start)
-	err := w.naive.nginx.Reload()
+	err := p.nginx.Reload()
 	steps["switch.reload"] = time.Since(wrote)
 	return err
 }
 
 // naiveDown is `docker compose -p <project>-<slot> down`.
-func (w *world) naiveDown(ctx context.Context, slot bluegreen.Slot) error {
-	name := w.naive.project + "-" + string(slot)
+func (w *world) naiveDown(ctx context.Context, p *procedure, slot bluegreen.Slot) error {
+	name := p.project + "-" + string(slot)
 	cs, err := w.engine.Ps(ctx, name, api.PsOptions{All: true})
 	if err != nil || len(cs) == 0 {
 		return err

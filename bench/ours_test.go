@@ -18,16 +18,29 @@ import (
 )
 
 // oursFile is the test app with x-bluegreen at its defaults (health
-// interval 250 ms, healthy_threshold 2, keep_retired) but for the health
-// path, the slot ports and the private nginx. With BENCH_SHARED=1 the file
-// also has a shared service (kv), which runs once in the base project.
-func oursFile(p procedure) string {
+// interval 100 ms, healthy_threshold 2, retired slots kept) but for the
+// health path, the slot ports, the private nginx, and the procedure's
+// keepalive and replicas. With BENCH_SHARED=1 the file also has a shared
+// service (kv), which runs once in the base project.
+func oursFile(p *procedure) string {
 	shared := ""
 	if os.Getenv("BENCH_SHARED") == "1" {
 		shared = fmt.Sprintf(`  kv:
     image: %s
     environment: {MODE: kv, DATA_DIR: /}
 `, image)
+	}
+	web := ""
+	if p.replicas > 1 {
+		web = fmt.Sprintf("    deploy: {replicas: %d}\n", p.replicas)
+	}
+	interval := ""
+	if v := os.Getenv("BENCH_HEALTH_INTERVAL"); v != "" {
+		interval = ", interval: " + v
+	}
+	ka := ""
+	if p.keepalive > 0 {
+		ka = fmt.Sprintf(", keepalive: %d", p.keepalive)
 	}
 	return fmt.Sprintf(`services:
   web:
@@ -36,45 +49,45 @@ func oursFile(p procedure) string {
       VERSION: ${VERSION:?}
       BOOT_DELAY: ${BOOT_DELAY:?}
     ports: ["8000"]
-%sx-bluegreen:
+%s%sx-bluegreen:
   service: web
   port: 8000
   slots: {blue: %d, green: %d}
   health: {path: /healthz%s}
-  nginx: {upstream: backend, upstream_file: %s, conf: %s, prefix: %s, binary: %s}
-`, image, shared, p.ports.Blue, p.ports.Green, healthInterval(),
-		p.nginx.UpstreamFile, p.nginx.Conf, p.nginx.Prefix, p.nginx.Binary)
+  nginx: {upstream: backend, upstream_file: %s, conf: %s, prefix: %s, binary: %s%s}
+`, image, web, shared, p.ports.Blue, p.ports.Green, interval,
+		p.nginx.UpstreamFile, p.nginx.Conf, p.nginx.Prefix, p.nginx.Binary, ka)
 }
 
 // setupOurs deploys the first release, without load, and removes both
 // slots and the base project at the end.
-func (w *world) setupOurs(b *testing.B) {
+func (w *world) setupOurs(b *testing.B, p *procedure) {
 	b.Helper()
-	d, _ := w.deployer(b, "r0", nil)
+	d, _ := w.deployer(b, p, "r0", nil)
 	b.Cleanup(func() {
 		if err := d.Down(context.Background(), true); err != nil {
-			b.Errorf("Down %s: %v", w.ours.project, err)
+			b.Errorf("Down %s: %v", p.project, err)
 		}
 	})
 	r, err := d.Deploy(context.Background())
 	if err != nil {
 		b.Fatalf("first deploy: %v", err)
 	}
-	w.ours.live = r.To
-	note("bluegreen first deploy (no load): %v; %s", r.Elapsed.Round(time.Millisecond), stepList(r))
+	p.live = r.To
+	note("%s first deploy (no load): %v; %s", p.name, r.Elapsed.Round(time.Millisecond), stepList(r))
 }
 
 // costs times, 20 times each, the calls a deploy repeats: the compose Ps of
 // every health probe round and the nginx -t of every switch.
-func (w *world) costs(b *testing.B) {
+func (w *world) costs(b *testing.B, p *procedure) {
 	b.Helper()
 	ctx := context.Background()
-	name := w.ours.project + "-" + string(w.ours.live)
+	name := p.project + "-" + string(p.live)
 	ps := timeIt(20, func() error {
 		_, err := w.engine.Ps(ctx, name, api.PsOptions{All: true, Services: []string{"web"}})
 		return err
 	})
-	n := w.ours.nginx
+	n := p.nginx
 	test := timeIt(20, func() error {
 		return exec.Command(n.Binary, "-p", n.Prefix, "-c", n.Conf, "-t", "-q").Run()
 	})
@@ -95,12 +108,12 @@ func timeIt(n int, fn func() error) time.Duration {
 
 // deployer loads the configuration as the CLI would, for release version.
 // The Switcher logs to rec when rec is not nil.
-func (w *world) deployer(b *testing.B, version string, rec *logRecorder) (*bluegreen.Deployer, time.Duration) {
+func (w *world) deployer(b *testing.B, p *procedure, version string, rec *logRecorder) (*bluegreen.Deployer, time.Duration) {
 	b.Helper()
 	start := time.Now()
-	src := bluegreen.Source{Files: []string{w.ours.file}, ProjectName: w.ours.project,
+	src := bluegreen.Source{Files: []string{p.file}, ProjectName: p.project,
 		Env: []string{"VERSION=" + version, "BOOT_DELAY=" + bootDelay.String()}}
-	p, err := bluegreen.Load(context.Background(), src)
+	proj, err := bluegreen.Load(context.Background(), src)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,24 +121,24 @@ func (w *world) deployer(b *testing.B, version string, rec *logRecorder) (*blueg
 	if rec != nil {
 		logger = slog.New(rec)
 	}
-	sw, err := nginxconf.FromProject(p, logger)
+	sw, err := nginxconf.FromProject(proj, logger)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &bluegreen.Deployer{Project: p, Compose: w.engine, Switcher: sw}, time.Since(start)
+	return &bluegreen.Deployer{Project: proj, Compose: w.engine, Switcher: sw}, time.Since(start)
 }
 
 // deployOurs deploys the next release with Deployer.Deploy under load.
-func (w *world) deployOurs(b *testing.B) sample {
+func (w *world) deployOurs(b *testing.B, p *procedure) sample {
 	w.release++
 	version := fmt.Sprintf("r%d", w.release)
 	rec := &logRecorder{}
-	d, loadTook := w.deployer(b, version, rec)
-	to := w.ours.live.Other()
+	d, loadTook := w.deployer(b, p, version, rec)
+	to := p.live.Other()
 	var events []bluegreen.Event
 	d.OnEvent = func(e bluegreen.Event) { events = append(events, e) }
 
-	m := w.measure(b, w.ours.nginx.URL+"/version", w.ours.ports.Port(to))
+	m := w.measure(b, p.nginx.URL+"/version", p.ports.Port(to))
 	start := time.Now()
 	var r *bluegreen.Report
 	var err error
@@ -139,14 +152,16 @@ func (w *world) deployOurs(b *testing.B) sample {
 	if err != nil {
 		b.Fatalf("deploy %s: %v", version, err)
 	}
-	w.ours.live = r.To
+	p.live = r.To
 	s.steps["load-config"] = loadTook
 	for _, st := range r.Steps {
 		s.steps[string(st.Step)] += st.Elapsed
 	}
-	var switchBegin, switchDone, healthy time.Time
+	var switchBegin, switchDone, healthy, retireBegin time.Time
 	for _, e := range events {
 		switch {
+		case e.Step == bluegreen.StepRetire && e.Phase == bluegreen.PhaseBegin:
+			retireBegin = e.Time
 		case e.Step == bluegreen.StepSwitch && e.Phase == bluegreen.PhaseBegin:
 			switchBegin = e.Time
 		case e.Step == bluegreen.StepSwitch && e.Phase == bluegreen.PhaseDone:
@@ -160,10 +175,13 @@ func (w *world) deployOurs(b *testing.B) sample {
 		s.steps["wait-healthy.after-answer"] = healthy.Sub(start) - s.ready
 	}
 	splitSwitch(s.steps, switchBegin, switchDone, rec)
-	wantServing(b, w.ours.nginx.URL, version)
-	b.Logf("bluegreen %s %s->%s: %s; %s; timeline: %s", version, r.From, r.To, s, stepList(r), timeline(start, events))
+	if r.From != bluegreen.None {
+		w.exited(b, s.steps, retireBegin, p.project+"-"+string(r.From))
+	}
+	wantServing(b, p.nginx.URL, version)
+	b.Logf("%s %s %s->%s: %s; %s; timeline: %s", p.name, version, r.From, r.To, s, stepList(r), timeline(start, events))
 	if w.api != nil {
-		note("bluegreen %s: %s", version, w.api.since(start))
+		note("%s %s: %s", p.name, version, w.api.since(start))
 	}
 	return s
 }
@@ -175,7 +193,7 @@ func splitSwitch(steps map[string]time.Duration, begin, done time.Time, rec *log
 		wrote = rec.at("wrote upstream file") // nginxconf before its nginx modes
 	}
 	marks := []time.Time{begin, wrote, rec.at("nginx -t passed"),
-		rec.at("nginx -s reload sent"), rec.at("switched"), done}
+		rec.at("reload signalled"), rec.at("switched"), done}
 	for _, m := range marks {
 		if m.IsZero() {
 			return // the Switcher logs differently: no split

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,17 @@ func (e *env) longRequestsAcrossTheSwitch() *bluegreen.Report {
 // the grace period of an old release that ignores SIGTERM; nothing fails.
 func TestCaddyOldReleaseIgnoringSIGTERM(t *testing.T) {
 	testOldReleaseIgnoringSIGTERM(t, caddyFront)
+}
+
+// TestCaddyRefusesCanary: strategy canary behind Caddy is refused before
+// anything starts, saying why; traffic stays where it is.
+func TestCaddyRefusesCanary(t *testing.T) {
+	e := newEnvFront(t, webServices, canaryFront(caddyFront))
+	_, err := e.deployer("IMAGE_TAG=v1").Deploy(context.Background())
+	t.Logf("canary behind Caddy: %v", err)
+	if !errors.Is(err, bluegreen.ErrBadInput) || !strings.Contains(err.Error(), "weighted_round_robin") {
+		t.Errorf("err = %v, want ErrBadInput saying Caddy 2.6 cannot split", err)
+	}
+	e.wantNoContainers(bluegreen.Blue)
+	e.wantNoContainers(bluegreen.Green)
 }

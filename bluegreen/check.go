@@ -57,16 +57,20 @@ func (d *Deployer) Check(ctx context.Context) ([]CheckItem, error) {
 	if err != nil {
 		return done()
 	}
-	add("proxy", d.preflightProxy(ctx), "ready to switch")
+	perr := d.preflightProxy(ctx)
+	if perr == nil {
+		perr = d.checkSplitter()
+	}
+	add("proxy", perr, "ready to switch")
 	live, err := d.readLive(ctx)
 	to := live.Other()
 	add("live slot", err, fmt.Sprintf("%s; a deploy goes to %s", live, to))
 	st, err := d.readState()
 	add("history", err, fmt.Sprintf("%d release(s) recorded", len(st.Releases)))
 	add("state directory", d.stateDirWritable(), cfg.StateDir+" can hold the history")
-	unlock, err := lockFile(ctx, d.lockPath(), false)
-	if err == nil {
-		unlock()
+	holder, held, err := lockHeld(d.lockPath())
+	if held {
+		err = &LockError{Path: d.lockPath(), Holder: holder}
 	}
 	add("lock", err, "no other deploy of the project runs")
 	add("slot ports", d.portsFree(ctx, to), fmt.Sprintf("127.0.0.1:%s is free for %s", cfg.slotPortSpec(to), to))

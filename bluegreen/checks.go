@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/docker/compose/v2/pkg/api"
@@ -27,46 +29,104 @@ func (d *Deployer) policy(timeout time.Duration) health.Policy {
 	}
 }
 
+// pollInterval is how often the addresses that refused a failed round are
+// probed until they answer (health.Poller): a release that starts to answer
+// is then seen within this, not within a health interval.
+const pollInterval = 10 * time.Millisecond
+
 // check is the readiness check of slot: every container of the routed
 // service runs (and is healthy by its own healthcheck), and each one
 // answers at its published port as the configuration says; there are at
 // least want of them. When culprit is not nil, a failed round leaves there
 // the container that failed it.
 func (d *Deployer) check(slot Slot, want int, culprit *api.ContainerSummary) health.Checker {
-	blame := func(c api.ContainerSummary) {
-		if culprit != nil {
-			*culprit = c
-		}
+	return &slotCheck{d: d, slot: slot, want: want, culprit: culprit}
+}
+
+// slotCheck is a health.Poller: between the rounds it fails at the probe,
+// it probes the addresses that failed until they answer, without listing
+// containers, and so lets the next round start at once.
+type slotCheck struct {
+	d       *Deployer
+	slot    Slot
+	want    int
+	culprit *api.ContainerSummary
+
+	mu      sync.Mutex
+	waiting []string // the addresses the last round's probe did not pass
+}
+
+func (c *slotCheck) blame(ct api.ContainerSummary) {
+	if c.culprit != nil {
+		*c.culprit = ct
 	}
-	return health.CheckerFunc(func(ctx context.Context) error {
-		cs, err := d.routed(ctx, slot, true)
-		if err != nil {
+}
+
+func (c *slotCheck) Check(ctx context.Context) error {
+	d := c.d
+	c.await(nil)
+	cs, err := d.routed(ctx, c.slot, true)
+	if err != nil {
+		return err
+	}
+	if len(cs) < c.want {
+		return health.Permanent(fmt.Errorf("service %s has %d of its %d container(s)", d.Project.Config.Service, len(cs), c.want))
+	}
+	for _, ct := range cs {
+		if err := containerRunning(ct); err != nil {
+			c.blame(ct)
 			return err
 		}
-		if len(cs) < want {
-			return health.Permanent(fmt.Errorf("service %s has %d of its %d container(s)", d.Project.Config.Service, len(cs), want))
+	}
+	addrs := make([]string, len(cs))
+	for i, ct := range cs {
+		if addrs[i], err = d.hostAddr(ct); err != nil {
+			c.blame(ct)
+			return err
 		}
-		for _, c := range cs {
-			if err := containerRunning(c); err != nil {
-				blame(c)
-				return err
+	}
+	for i, ct := range cs {
+		if err := d.probe(ctx, addrs[i]); err != nil {
+			c.blame(ct)
+			c.await(addrs[i:])
+			if len(cs) > 1 {
+				return fmt.Errorf("container %s: %w", ct.Name, err)
 			}
+			return err
 		}
-		for _, c := range cs {
-			addr, err := d.hostAddr(c)
-			if err == nil {
-				err = d.probe(ctx, addr)
-			}
-			if err != nil {
-				blame(c)
-				if len(cs) > 1 {
-					return fmt.Errorf("container %s: %w", c.Name, err)
-				}
-				return err
-			}
+	}
+	return nil
+}
+
+func (c *slotCheck) await(addrs []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waiting = addrs
+}
+
+// Poll probes, every pollInterval, the addresses that failed the last round
+// until each has passed once; it returns false when ctx ends first, or at
+// once when the last round failed for another reason than the probe.
+func (c *slotCheck) Poll(ctx context.Context) bool {
+	c.mu.Lock()
+	addrs := slices.Clone(c.waiting)
+	c.mu.Unlock()
+	if len(addrs) == 0 {
+		return false
+	}
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		addrs = slices.DeleteFunc(addrs, func(addr string) bool { return c.d.probe(ctx, addr) == nil })
+		if len(addrs) == 0 {
+			return ctx.Err() == nil
 		}
-		return nil
-	})
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
 }
 
 // probe checks one container at addr, once.
@@ -135,6 +195,11 @@ func (d *Deployer) preflightProxy(ctx context.Context) error {
 	if p, ok := d.Switcher.(Preflighter); ok {
 		if err := p.Preflight(ctx); err != nil {
 			return inDoubt{fmt.Errorf("%w: the proxy cannot be switched: %w (nothing was changed)", ErrBadInput, err)}
+		}
+	}
+	if sp, ok := d.Switcher.(Splitter); ok && d.Project.Config.Strategy == StrategyCanary {
+		if err := sp.PreflightSplit(ctx); err != nil {
+			return inDoubt{fmt.Errorf("%w: strategy canary: the proxy cannot split traffic or count the new release's responses: %w (nothing was changed)", ErrBadInput, err)}
 		}
 	}
 	return nil

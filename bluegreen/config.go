@@ -38,6 +38,15 @@ const (
 	DefaultTaskTimeout   = 10 * time.Minute
 )
 
+// The strategies: how traffic moves to a new release.
+const (
+	// StrategyBlueGreen switches all traffic at once (the default).
+	StrategyBlueGreen = "blue-green"
+	// StrategyCanary moves traffic in steps, judged by the new release's
+	// real errors as the proxy sees them (CanaryConfig).
+	StrategyCanary = "canary"
+)
+
 // Config is the core of x-bluegreen: which service switches, where each
 // slot listens, how readiness is judged, how long a drain may take, where
 // the history lives. The proxy's settings are the proxy package's own
@@ -92,6 +101,12 @@ type Config struct {
 	StateDir string
 	// Tasks are one-off services of the file that a deploy runs.
 	Tasks TaskConfig
+	// Strategy is StrategyBlueGreen or StrategyCanary; empty means
+	// StrategyBlueGreen. A rollback and a switch always move all traffic
+	// at once.
+	Strategy string
+	// Canary tunes StrategyCanary.
+	Canary CanaryConfig
 }
 
 // TaskConfig names the one-off services (a database migration, say) that a
@@ -144,6 +159,10 @@ func (c Config) WithDefaults() Config {
 	if c.Tasks.Timeout == 0 {
 		c.Tasks.Timeout = DefaultTaskTimeout
 	}
+	if c.Strategy == "" {
+		c.Strategy = StrategyBlueGreen
+	}
+	c.Canary = c.Canary.withDefaults()
 	if c.Service != "" && !slices.Contains(c.Services, c.Service) {
 		c.Services = append([]string{c.Service}, c.Services...)
 	}
@@ -218,6 +237,15 @@ type rawConfig struct {
 	KeepRetired   *xvalue.Bool  `json:"keep_retired"`
 	StateDir      string        `json:"state_dir"`
 	Tasks         *rawTasks     `json:"tasks"`
+	Strategy      string        `json:"strategy"`
+	Canary        *rawCanary    `json:"canary"`
+}
+
+type rawCanary struct {
+	Steps        []xvalue.Number `json:"steps"`
+	StepTime     string          `json:"step_time" want:"a duration like 30s"`
+	MaxErrorRate string          `json:"max_error_rate" want:"a percentage like 1%"`
+	MinRequests  xvalue.Number   `json:"min_requests"`
 }
 
 type rawTasks struct {
@@ -365,6 +393,25 @@ func decodeConfig(p *types.Project, edits []func(*Config)) (Config, map[string]j
 	if t := raw.Tasks; t != nil {
 		cfg.Tasks.BeforeSwitch, cfg.Tasks.AfterSwitch = t.BeforeSwitch, t.AfterSwitch
 		duration("tasks.timeout", t.Timeout, &cfg.Tasks.Timeout, DefaultTaskTimeout)
+	}
+	cfg.Strategy = raw.Strategy
+	if c := raw.Canary; c != nil {
+		if raw.Strategy == "" || raw.Strategy == StrategyBlueGreen {
+			errs = append(errs, fmt.Sprintf("%s.canary: set, but strategy is %s; add strategy: canary, or remove the canary section",
+				ExtensionKey, StrategyBlueGreen))
+		}
+		for _, n := range c.Steps {
+			cfg.Canary.Steps = append(cfg.Canary.Steps, int(n))
+		}
+		duration("canary.step_time", c.StepTime, &cfg.Canary.StepTime, DefaultCanaryStepTime)
+		if c.MaxErrorRate != "" {
+			rate, err := parsePercent(ExtensionKey+".canary.max_error_rate", c.MaxErrorRate)
+			if err != nil {
+				errs = append(errs, err.Error())
+			}
+			cfg.Canary.MaxErrorRate = rate
+		}
+		cfg.Canary.MinRequests = int(c.MinRequests)
 	}
 	if len(errs) > 0 {
 		return fail(errors.New(strings.Join(errs, "; ")))
@@ -573,6 +620,7 @@ func (c Config) validate(p *types.Project) error {
 		bad("state_dir: empty")
 	}
 	errs = append(errs, c.taskErrors(p)...)
+	errs = append(errs, c.canaryErrors()...)
 	if len(errs) > 0 {
 		slices.Sort(errs)
 		return fmt.Errorf("%w: %s", ErrBadInput, strings.Join(errs, "; "))

@@ -72,6 +72,8 @@ x-bluegreen:
   keep_retired: false
   state_dir: /var/lib/bluegreen
   tasks: {before_switch: [worker], after_switch: [worker], timeout: 2m}
+  strategy: canary
+  canary: {steps: [5, 25, 75], step_time: 1m, max_error_rate: 0.5%, min_requests: 200}
 `)
 	src.Env = []string{"TAG=v1"}
 	got, err := loadConfig(context.Background(), src)
@@ -88,6 +90,8 @@ x-bluegreen:
 		RemoveRetired: true, // keep_retired: false
 		StateDir:      "/var/lib/bluegreen",
 		Tasks:         TaskConfig{BeforeSwitch: []string{"worker"}, AfterSwitch: []string{"worker"}, Timeout: 2 * time.Minute},
+		Strategy:      StrategyCanary,
+		Canary:        CanaryConfig{Steps: []int{5, 25, 75}, StepTime: time.Minute, MaxErrorRate: 0.005, MinRequests: 200},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -151,6 +155,9 @@ func TestLoadConfigDefaultsAndInference(t *testing.T) {
 		RemoveRetired: false, // retired releases are kept
 		StateDir:      filepath.Join(filepath.Dir(src.Files[0]), ".bluegreen"),
 		Tasks:         TaskConfig{Timeout: DefaultTaskTimeout},
+		Strategy:      StrategyBlueGreen,
+		Canary: CanaryConfig{Steps: []int{10, 50}, StepTime: DefaultCanaryStepTime,
+			MaxErrorRate: DefaultCanaryMaxErrorRate, MinRequests: DefaultCanaryMinRequests},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
@@ -220,10 +227,28 @@ services: {web: {image: app}}
 x-bluegreen: {port: 8000, helth: {path: /}}`, nil, `x-bluegreen: unknown key "helth" (did you mean "health"?)`},
 		{"unknown key, no near one", `
 services: {web: {image: app}}
-x-bluegreen: {port: 8000, replicas: 2}`, nil, `x-bluegreen: unknown key "replicas" (known keys: caddy, drain_timeout, haproxy, health, keep_retired, nginx, port, service, services, slots, state_dir, `},
+x-bluegreen: {port: 8000, replicas: 2}`, nil, `x-bluegreen: unknown key "replicas" (known keys: caddy, canary, drain_timeout, haproxy, health, keep_retired, nginx, port, service, services, slots, state_dir, `},
 		{"unknown key in health", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, health: {pth: /healthz}}`, nil, `x-bluegreen.health: unknown key "pth" (did you mean "path"?)`},
+		{"unknown strategy", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, strategy: rolling}`, nil, `strategy: "rolling" is not blue-green or canary`},
+		{"canary steps that go down", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, strategy: canary, canary: {steps: [50, 10]}}`, nil, "canary.steps: [50 10] must go up"},
+		{"a canary step of 100", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, strategy: canary, canary: {steps: [10, 100]}}`, nil, "canary.steps: 100 is not a percent from 1 to 99"},
+		{"an error rate without %", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, strategy: canary, canary: {max_error_rate: "2"}}`, nil, `x-bluegreen.canary.max_error_rate: want a percentage like 1%, got "2"`},
+		{"an error rate of 0%", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, strategy: canary, canary: {max_error_rate: 0%}}`, nil, "0% would abort on the first error"},
+		{"a canary section without the strategy", `
+services: {web: {image: app}}
+x-bluegreen: {port: 8000, canary: {steps: [10]}}`, nil, "x-bluegreen.canary: set, but strategy is blue-green"},
 		{"unknown key in a slot", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, slots: {blue: {fille: b.yaml}, green: {file: g.yaml}}}`, nil, `x-bluegreen.slots.blue: unknown key "fille" (did you mean "file"?)`},
@@ -836,6 +861,11 @@ func TestWithDefaults(t *testing.T) {
 			got := tc.in.WithDefaults()
 			if tc.out.Tasks.Timeout == 0 { // every case gets the task timeout's default
 				tc.out.Tasks.Timeout = DefaultTaskTimeout
+			}
+			if tc.out.Strategy == "" { // and the strategy's and the canary's
+				tc.out.Strategy = StrategyBlueGreen
+				tc.out.Canary = CanaryConfig{Steps: []int{10, 50}, StepTime: DefaultCanaryStepTime,
+					MaxErrorRate: DefaultCanaryMaxErrorRate, MinRequests: DefaultCanaryMinRequests}
 			}
 			if diff := cmp.Diff(tc.out, got); diff != "" {
 				t.Errorf("WithDefaults (-want +got):\n%s", diff)

@@ -41,6 +41,7 @@ const webServices = `services:
       VERSION: ${IMAGE_TAG}
       BOOT_DELAY: ${BOOT_DELAY:-1s}
       FAIL: ${FAIL:-}
+      FAIL_RATE: ${FAIL_RATE:-0}
       SLOW: ${SLOW:-0s}
       IGNORE_SIGTERM: ${IGNORE_SIGTERM:-}
     stop_grace_period: ${STOP_GRACE:-10s}

@@ -49,7 +49,9 @@ type Report struct {
 	// SwitchedBack is true when traffic went to To and back to From.
 	SwitchedBack bool
 	Steps        []StepReport
-	Elapsed      time.Duration
+	// Canary holds the figures of each canary step that ran.
+	Canary  []CanaryProgress
+	Elapsed time.Duration
 }
 
 // StepReport is one step's outcome.
@@ -66,7 +68,9 @@ type StepReport struct {
 // Before the switch any failure removes the new slot and leaves traffic
 // where it was. From the switch until the retire the new slot is probed:
 // when it stops answering, or fails verify_url, traffic goes back to the old
-// slot at once. From the switch on, the deploy finishes even when ctx ends,
+// slot at once. It is probed once more after the retire: when it died
+// meanwhile, the old release, kept stopped, starts again and takes the
+// traffic back. From the switch on, the deploy finishes even when ctx ends,
 // so traffic never points at a removed slot; and no step ever stops or
 // removes the slot the proxy routes to (ErrLiveSlot). Errors are *StepError
 // values naming the step and the slot, or a *LockError when another deploy
@@ -134,6 +138,11 @@ func (d *Deployer) rollout(ctx context.Context, kind string, load plan) (*Report
 	if err := d.Project.needsRelease(); err != nil {
 		return r, fmt.Errorf("%s: %w", kind, err)
 	}
+	if kind == "deploy" {
+		if err := d.checkSplitter(); err != nil {
+			return r, err
+		}
+	}
 	unlock, err := lockFile(ctx, d.lockPath(), d.WaitLock)
 	if err != nil {
 		return r, err
@@ -163,12 +172,24 @@ func (d *Deployer) rollout(ctx context.Context, kind string, load plan) (*Report
 			return d.beforeSwitch(ctx, r.To, tasks.BeforeSwitch)
 		})
 	}
+	switch {
+	case err == nil && d.canaryPlan(kind, r.From):
+		err = d.canary(ctx, r)
+	case err == nil && kind == "deploy" && d.Project.Config.Strategy == StrategyCanary:
+		d.info(StepSwitch, r.To, "strategy canary: no release is live to compare with, so this first one takes all traffic at once")
+	}
 	if err == nil {
 		err = d.run(ctx, r, StepSwitch, r.To, func(ctx context.Context) error {
 			var err error
 			r.Switched, err = d.switchTo(ctx, r, r.To)
 			return err
 		})
+		if err != nil && !r.Switched && len(r.Canary) > 0 {
+			// The routing before the failed switch is live: the last
+			// canary step's split. All traffic goes back to the old
+			// release, so that the new one can be removed.
+			err = d.abortCanary(ctx, r, err)
+		}
 	}
 	if err != nil && !r.Switched {
 		return r, d.finish(r, err, d.discard(r, r.To))
@@ -263,10 +284,16 @@ func (d *Deployer) settle(ctx context.Context, r *Report) error {
 		if failed != nil {
 			return failed
 		}
-		if err := w.final(ctx, r.To); err != nil {
+		if err := w.final(ctx, r.To, "before the retire"); err != nil {
 			return err
 		}
-		return d.retire(ctx, old)
+		if err := d.retire(ctx, old); err != nil {
+			return err
+		}
+		// The retire takes seconds under load: a release that died
+		// meanwhile must not be reported as live. The switch-back starts
+		// the old release again.
+		return w.final(ctx, r.To, "after the retire of "+old.String())
 	})
 }
 
@@ -364,7 +391,9 @@ func (d *Deployer) switchBack(ctx context.Context, r *Report) error {
 			return err
 		}
 		if len(cs) == 0 {
-			return fmt.Errorf("%s does not run: traffic stays on %s", r.From, r.To)
+			if err := d.restart(ctx, r.From); err != nil {
+				return fmt.Errorf("%s does not run and cannot be started again: %w; traffic stays on %s", r.From, err, r.To)
+			}
 		}
 		switched, err := d.switchTo(ctx, r, r.From)
 		if switched {
@@ -379,6 +408,23 @@ func (d *Deployer) switchBack(ctx context.Context, r *Report) error {
 		d.log().Warn("drain after switching back", "err", err)
 	}
 	return errors.Join(err, d.discard(r, r.To))
+}
+
+// restart starts again the containers of slot that a retire stopped (kept
+// for rollback), and waits until they answer.
+func (d *Deployer) restart(ctx context.Context, slot Slot) error {
+	kept, err := d.routed(ctx, slot, true)
+	if err != nil {
+		return err
+	}
+	if len(kept) == 0 {
+		return fmt.Errorf("%s holds no containers", slot)
+	}
+	d.info(StepSwitchBack, slot, fmt.Sprintf("%s was stopped by the retire: starting it again", slot))
+	if err := d.Compose.Start(ctx, slotProjectName(d.Project.Config.Project, slot), api.StartOptions{}); err != nil {
+		return err
+	}
+	return d.waitHealthy(ctx, slot, len(kept))
 }
 
 // drain waits, at most DrainTimeout, until requests routed before the switch

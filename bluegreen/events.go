@@ -11,6 +11,7 @@ const (
 	StepStart       Step = "start"         // create and start the new slot
 	StepWaitHealthy Step = "wait-healthy"  // probe the new slot until it is ready
 	StepBeforeTasks Step = "before-switch" // run tasks.before_switch in the new release
+	StepCanary      Step = "canary"        // strategy canary: one step of split traffic, judged
 	StepSwitch      Step = "switch"        // route new traffic to the new slot
 	StepDrain       Step = "drain"         // let requests held by the old routing finish
 	StepVerify      Step = "verify"        // fetch verify_url through the proxy
@@ -42,4 +43,6 @@ type Event struct {
 	Elapsed time.Duration // for done and fail: how long the step took
 	Message string
 	Err     error // for fail
+	// Canary holds a canary step's figures, in its info events.
+	Canary *CanaryProgress
 }

@@ -354,6 +354,41 @@ func childDeploy() int {
 	return 0
 }
 
+// killChild runs a deploy of vars in a child process (childDeploy) and
+// kills it with SIGKILL delay after it reports the event at ("switch
+// begin").
+func (e *env) killChild(at string, delay time.Duration, vars ...string) {
+	t := e.t
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		childFileEnv+"="+e.file, childProjectEnv+"="+e.project, childVarsEnv+"="+strings.Join(vars, ","))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if lines.Text() == at {
+			time.Sleep(delay)
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	_ = cmd.Wait()
+	if !killed {
+		t.Fatalf("the child deploy ended before %q", at)
+	}
+}
+
 // TestKilledDeploy kills a deploy with SIGKILL at several moments, then
 // deploys again: traffic stays on a good release throughout, and the next
 // deploy cleans up and succeeds.
@@ -368,32 +403,7 @@ func testKilledDeploy(t *testing.T, proxy func(e *env) front) {
 	finish := e.underLoad()
 	for i, killAt := range []string{"start begin", "wait-healthy begin", "switch begin", "drain begin", "retire begin"} {
 		version := fmt.Sprintf("v%d", i%2+2) // v2, v3, v2...: the images the test built
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(),
-			childFileEnv+"="+e.file, childProjectEnv+"="+e.project, childVarsEnv+"=IMAGE_TAG="+version)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killed := false
-		lines := bufio.NewScanner(out)
-		for lines.Scan() {
-			if lines.Text() == killAt {
-				if err := cmd.Process.Kill(); err != nil {
-					t.Fatal(err)
-				}
-				killed = true
-				break
-			}
-		}
-		go io.Copy(io.Discard, out)
-		_ = cmd.Wait()
-		if !killed {
-			t.Fatalf("the child deploy ended before %q", killAt)
-		}
+		e.killChild(killAt, 0, "IMAGE_TAG="+version)
 		t.Logf("killed a deploy of %s at %q", version, killAt)
 
 		// Traffic is on a good release right now, whichever it is.

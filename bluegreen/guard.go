@@ -23,6 +23,13 @@ func (d *Deployer) guard(ctx context.Context, slot Slot) error {
 	if live == slot {
 		return fmt.Errorf("%w: not touching %s: the proxy routes to it", ErrLiveSlot, slot)
 	}
+	split, err := d.splitSlot(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: not touching %s: whether the proxy splits traffic to it cannot be read back: %w", ErrLiveSlot, slot, err)
+	}
+	if split == slot {
+		return fmt.Errorf("%w: not touching %s: the proxy sends it a share of traffic (a canary)", ErrLiveSlot, slot)
+	}
 	return nil
 }
 

@@ -271,11 +271,12 @@ func TestStateDirFull(t *testing.T) {
 }
 
 // TestReleaseDiesAfterTheSwitch kills the new release at moments between
-// the switch and the retire, under load. Each time traffic goes back to the
-// old release, which still runs, within about a probe interval (100 ms)
-// plus the switch, and the dead release is removed. The test states the
-// bound it reaches: requests failed and the time from the kill to the
-// switch-back.
+// the switch and the end of the retire, under load. Each time traffic goes
+// back to the old release and the dead release is removed: before the
+// retire within about a probe interval (100 ms) plus the switch, while the
+// old release still runs; during the retire once the old release, stopped
+// by it, has started again. The test states the bound it reaches: requests
+// failed and the time from the kill to the switch-back.
 func TestReleaseDiesAfterTheSwitch(t *testing.T) {
 	e := newEnv(t)
 	e.deploy("IMAGE_TAG=v1", "SLOW=3s")
@@ -291,11 +292,15 @@ func TestReleaseDiesAfterTheSwitch(t *testing.T) {
 		moment string
 		delay  time.Duration
 		vars   []string
-		held   bool // a 3 s request to v1 holds the drain open
+		held   string // "drain" or "retire": a 3 s request to v1 holds it open
+		within time.Duration
 	}{
-		{"right after the switch", "switch done", 0, nil, false},
-		{"during the drain", "drain begin", 500 * time.Millisecond, nil, true},
-		{"during verify", "verify begin", 0, []string{"VERIFY_URL=" + e.url + "/verify"}, false},
+		{"right after the switch", "switch done", 0, nil, "", 1500 * time.Millisecond},
+		{"during the drain", "drain begin", 500 * time.Millisecond, nil, "drain", 1500 * time.Millisecond},
+		{"during verify", "verify begin", 0, []string{"VERIFY_URL=" + e.url + "/verify"}, "", 1500 * time.Millisecond},
+		// The retire waits for the held request (3 s), then blue starts
+		// again and passes its health check.
+		{"during the retire", "retire begin", 500 * time.Millisecond, nil, "retire", 10 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			load := testutil.Load(t, e.url+"/version")
@@ -305,26 +310,37 @@ func TestReleaseDiesAfterTheSwitch(t *testing.T) {
 				killed, backAt time.Time
 				atKill         testutil.LoadResult
 			)
+			// green's container is found before the switch: a list of
+			// containers under load can take longer than the moment lasts.
+			var greenID string
 			kill := func() {
 				time.Sleep(tc.delay)
-				cs, err := e.compose.Ps(context.Background(), e.project+"-green", api.PsOptions{})
-				if err != nil || len(cs) == 0 {
-					t.Errorf("finding green's container to kill: %v (%d)", err, len(cs))
-					return
-				}
 				mu.Lock()
 				killed, atKill = time.Now(), load.Snapshot()
 				mu.Unlock()
-				if err := docker.ContainerKill(context.Background(), cs[0].ID, "KILL"); err != nil {
+				if err := docker.ContainerKill(context.Background(), greenID, "KILL"); err != nil {
 					t.Errorf("killing green: %v", err)
 				}
 			}
 			d := e.deployer(append([]string{"IMAGE_TAG=v2"}, tc.vars...)...)
 			d.OnEvent = func(ev bluegreen.Event) {
 				switch at := fmt.Sprintf("%s %s", ev.Step, ev.Phase); {
-				case at == "switch begin" && tc.held:
-					go get(e.url + "/slow")
+				case at == "switch begin":
+					cs, err := e.compose.Ps(context.Background(), e.project+"-green", api.PsOptions{})
+					if err != nil || len(cs) == 0 {
+						t.Errorf("finding green's container to kill: %v (%d)", err, len(cs))
+						return
+					}
+					greenID = cs[0].ID
+					if tc.held == "drain" {
+						go get(e.url + "/slow")
+						time.Sleep(100 * time.Millisecond)
+					}
+				case at == "retire begin" && tc.held == "retire":
+					// Straight to blue, which the proxy no longer routes to.
+					go get(fmt.Sprintf("http://127.0.0.1:%d/slow", e.ports.Blue))
 					time.Sleep(100 * time.Millisecond)
+					go kill()
 				case at == tc.moment:
 					go kill()
 				case ev.Step == bluegreen.StepSwitchBack && ev.Phase == bluegreen.PhaseDone:
@@ -350,8 +366,8 @@ func TestReleaseDiesAfterTheSwitch(t *testing.T) {
 			gap := backAt.Sub(killed)
 			t.Logf("killed %s: switched back %s after the kill; %d requests failed, all between the kill and the end of the deploy; load: %s",
 				tc.name, gap.Round(time.Millisecond), res.Failed, res)
-			if backAt.IsZero() || killed.IsZero() || gap > 1500*time.Millisecond {
-				t.Errorf("switched back %s after the kill, want within 1.5 s (a probe interval is 100 ms)", gap)
+			if backAt.IsZero() || killed.IsZero() || gap > tc.within {
+				t.Errorf("switched back %s after the kill, want within %s (a probe interval is 100 ms)", gap, tc.within)
 			}
 			// The failures are bounded by that window: none before the
 			// kill, none once the deploy has returned.

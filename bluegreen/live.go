@@ -31,12 +31,24 @@ func (d *Deployer) liveSlot(ctx context.Context) (Slot, error) {
 		return None, err
 	}
 	var leftover Slot // the slot of an unfinished rollout that never took traffic
+	split, err := d.splitSlot(ctx)
+	if err != nil {
+		return None, inDoubt{fmt.Errorf("%w: reading whether the proxy splits traffic: %w (nothing was changed)", ErrBadInput, err)}
+	}
 	if last := st.last(); last != nil && last.Outcome == OutcomeRunning {
+		if split != None {
+			last.Switching = true // a canary died with traffic split
+		}
 		if routed, err = d.finishInterrupted(ctx, &st, routed); err != nil {
 			return None, err
 		}
 		if routed != last.Slot {
 			leftover = last.Slot
+		}
+	} else if split != None && routed != None {
+		d.info(StepPrepare, routed, fmt.Sprintf("the proxy splits traffic between %s and %s: routing it all to %s again", routed, split, routed))
+		if routed, err = d.repairSwitch(ctx, routed); err != nil {
+			return None, err
 		}
 	}
 	running := map[Slot]int{}

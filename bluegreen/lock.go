@@ -17,6 +17,15 @@ var ErrLocked = errors.New("another deploy of this project is running")
 // lockPoll is how often a waiting deploy tries the lock again.
 const lockPoll = 100 * time.Millisecond
 
+// holderSettle bounds how long a deploy that does not wait looks again for
+// the holder's name: a holder writes it right after it takes the flock, and
+// empties it right before it lets go, so a reader in either window finds the
+// file empty while the lock is held.
+const (
+	holderSettle     = 250 * time.Millisecond
+	holderSettlePoll = 5 * time.Millisecond
+)
+
 // LockHolder says who holds a project's lock.
 type LockHolder struct {
 	PID   int       `json:"pid"`
@@ -53,6 +62,7 @@ func lockFile(ctx context.Context, path string, wait bool) (unlock func() error,
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
+	var settle time.Time // when a held lock with no name was first seen
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -64,6 +74,17 @@ func lockFile(ctx context.Context, path string, wait bool) (unlock func() error,
 		}
 		if !wait {
 			holder := readHolder(path)
+			if !holder.named() {
+				// The holder is writing its name or letting go: try the lock
+				// again, for a short while, before failing without a name.
+				if settle.IsZero() {
+					settle = time.Now()
+				}
+				if time.Since(settle) < holderSettle {
+					time.Sleep(holderSettlePoll)
+					continue
+				}
+			}
 			f.Close()
 			return nil, &LockError{Path: path, Holder: holder}
 		}
@@ -86,6 +107,45 @@ func lockFile(ctx context.Context, path string, wait bool) (unlock func() error,
 		_ = f.Truncate(0)
 		return f.Close() // closing the descriptor releases the flock
 	}, nil
+}
+
+// lockHeld says whether a deploy holds the lock at path, and who, without
+// taking it: a shared flock for an instant, and no name written. A deploy
+// that tries the lock in that instant finds it held with no name (or the
+// name of a holder that is gone) and looks again (holderSettle), so a
+// status or a check never makes a deploy fail.
+func lockHeld(path string) (LockHolder, bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return LockHolder{}, false, nil
+	}
+	if err != nil {
+		return LockHolder{}, false, fmt.Errorf("lock: %w", err)
+	}
+	defer f.Close() // closing the descriptor releases the shared flock
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	switch {
+	case err == nil:
+		return LockHolder{}, false, nil
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return readHolder(path), true, nil
+	default:
+		return LockHolder{}, false, fmt.Errorf("lock %s: %w", path, err)
+	}
+}
+
+// named reports whether h names a holder that may still run: a name was
+// written, and on this host its process is there (a killed deploy leaves
+// its name in the file; the kernel has dropped its flock).
+func (h LockHolder) named() bool {
+	if h.PID <= 0 {
+		return false
+	}
+	if host, _ := os.Hostname(); h.Host != host {
+		return true
+	}
+	err := syscall.Kill(h.PID, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 func readHolder(path string) LockHolder {

@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -349,4 +350,96 @@ func TestLockReleasedWhenHolderIsKilled(t *testing.T) {
 	if h := readHolder(path); h.PID != os.Getpid() {
 		t.Errorf("holder after retaking the lock = %+v, want pid %d", h, os.Getpid())
 	}
+}
+
+// TestLockErrorWaitsForTheHolderName: a deploy that finds the lock held in
+// the instant between the holder's flock and its name being written (CI saw
+// the loser of two concurrent deploys read an empty file) still names the
+// holder, and one that finds the lock in the instant its holder lets go takes it.
+func TestLockErrorWaitsForTheHolderName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shop.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	// The "holder" writes its name 50 ms after taking the flock.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		host, _ := os.Hostname()
+		fmt.Fprintf(f, `{"pid":%d,"host":%q,"since":%q}`+"\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339Nano))
+	}()
+	second, err := lockFile(context.Background(), path, false)
+	if err == nil {
+		second()
+		t.Fatal("lockFile on a held lock succeeded")
+	}
+	wantLockError(t, err, path, os.Getpid())
+
+	// Held with no name, then let go 50 ms later: the lock is taken.
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		f.Close()
+	}()
+	third, err := lockFile(context.Background(), path, false)
+	if err != nil {
+		t.Fatalf("lockFile while the holder lets go: %v", err)
+	}
+	if err := third(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A status or a check looks at the lock without taking it for a deploy: a
+// deploy that does not wait never fails for them, even one after a killed
+// deploy whose name is still in the lock file.
+func TestLockProbeNeverFailsADeploy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shop.lock")
+	// A killed deploy's name: a pid that does not run on this host.
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := json.Marshal(LockHolder{PID: dead.Process.Pid, Host: host, Since: time.Now()})
+	if err := os.WriteFile(path, stale, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	probes := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				probes <- n
+				return
+			default:
+			}
+			if _, _, err := lockHeld(path); err != nil {
+				t.Error(err)
+			}
+			n++
+		}
+	}()
+	for i := range 300 {
+		unlock, err := lockFile(context.Background(), path, false)
+		if err != nil {
+			t.Fatalf("deploy %d beside a status: %v", i, err)
+		}
+		if err := unlock(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, stale, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	t.Logf("300 deploys took the lock beside %d probes", <-probes)
 }

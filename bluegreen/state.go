@@ -46,6 +46,9 @@ type Release struct {
 	// known: a crash in between leaves it set, and the next deploy first
 	// makes the proxy route to a slot that answers again.
 	Switching bool `json:"switching,omitempty"`
+	// Canary holds, for a deploy with strategy canary, the figures of its
+	// latest step: while it runs, and after.
+	Canary *CanaryProgress `json:"canary,omitempty"`
 }
 
 // origin is the release that r brought to traffic: r itself, or for a

@@ -769,3 +769,39 @@ func TestStateRefusedStatusStillSaysWhatRuns(t *testing.T) {
 		})
 	}
 }
+
+// Status tells a release whose deploy still runs (the lock is held: it names
+// the holder) from one whose deploy was killed (the history says running,
+// nobody holds the lock: a warning names the release).
+func TestStatusTellsARunningDeployFromAKilledOne(t *testing.T) {
+	cfg := validConfig()
+	cfg.StateDir = t.TempDir()
+	d := &Deployer{Compose: statusCompose{}, Switcher: statusSwitcher{}, Project: &Project{Config: cfg}}
+	var st stateFile
+	st.Project = "shop"
+	st.begin(Release{Kind: "deploy", Slot: Green, Started: time.Now()})
+	if err := writeState(d.statePath(), st); err != nil {
+		t.Fatal(err)
+	}
+
+	killed, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if killed.Deploying != nil || len(killed.Warnings) != 1 || !strings.Contains(killed.Warnings[0], "release 1 (deploy, begun ") || !strings.Contains(killed.Warnings[0], "did not finish") {
+		t.Errorf("no deploy runs: Deploying %+v, Warnings %q; want no holder and a warning naming release 1", killed.Deploying, killed.Warnings)
+	}
+
+	unlock, err := lockFile(context.Background(), d.lockPath(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	running, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if running.Deploying == nil || running.Deploying.PID != os.Getpid() || len(running.Warnings) != 0 {
+		t.Errorf("a deploy runs: Deploying %+v, Warnings %q; want this process and no warning", running.Deploying, running.Warnings)
+	}
+}

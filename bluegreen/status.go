@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Status is what runs where, and which slot takes traffic.
@@ -20,9 +21,25 @@ type Status struct {
 	// proxy and the engine; History and each slot's Release are then
 	// empty.
 	HistoryError string `json:"history_error,omitempty"`
-	// Warnings say where what the proxy routes to and what runs disagree:
-	// a live slot with no running container (after down, say).
+	// Warnings say where what the proxy routes to and what runs disagree
+	// (a live slot with no running container, after down say), and name a
+	// release whose deploy ended without recording how (killed).
 	Warnings []string `json:"warnings,omitempty"`
+	// Canary, when the proxy splits traffic, says to which slot, what
+	// share, and the figures of the running canary's step.
+	Canary *CanaryStatus `json:"canary,omitempty"`
+	// Deploying, when a deploy (or rollback, switch, down) of the project
+	// runs now, names the process that holds the project's lock.
+	Deploying *LockHolder `json:"deploying,omitempty"`
+}
+
+// CanaryStatus is a split read back from the proxy, with the progress the
+// running deploy records (nil when no deploy runs: a killed canary, which
+// the next deploy repairs).
+type CanaryStatus struct {
+	Slot     Slot            `json:"slot"`
+	Percent  int             `json:"percent"`
+	Progress *CanaryProgress `json:"progress,omitempty"`
 }
 
 // statusHistory is how many releases Status shows.
@@ -75,16 +92,43 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		})
 	}
 	st.Warnings = liveWarnings(st)
+	split, pct := None, 0
+	if sp, ok := d.Switcher.(Splitter); ok {
+		if split, pct, err = sp.Canary(ctx); err != nil {
+			return nil, fmt.Errorf("reading the proxy's split: %w", err)
+		}
+	}
+	if split != None {
+		st.Canary = &CanaryStatus{Slot: split, Percent: pct}
+	}
 	if st.Shared, err = d.containers(ctx, d.Project.Config.Project); err != nil {
 		return nil, err
 	}
 	state, err := d.readState()
+	// The lock after the history: a release the history shows running is
+	// then either held by a deploy now, or unfinished (stillUnfinished).
+	holder, held, lockErr := lockHeld(d.lockPath())
+	switch {
+	case lockErr != nil:
+		st.Warnings = append(st.Warnings, fmt.Sprintf("whether a deploy runs now is unknown: %v", lockErr))
+	case held:
+		st.Deploying = &holder
+	}
 	if err != nil {
 		st.HistoryError = err.Error()
 		return st, nil
 	}
 	for i := range st.Slots {
 		st.Slots[i].Release = state.newestIn(st.Slots[i].Slot)
+	}
+	if last := state.last(); last != nil && last.Outcome == OutcomeRunning {
+		switch {
+		case held && st.Canary != nil:
+			st.Canary.Progress = last.Canary
+		case !held && lockErr == nil && d.stillUnfinished(last.ID):
+			st.Warnings = append(st.Warnings, fmt.Sprintf("release %d (%s, begun %s) did not finish: the process that ran it ended without recording how (killed?); the next deploy repairs what it left",
+				last.ID, last.Kind, last.Started.UTC().Format(time.RFC3339)))
+		}
 	}
 	for _, rel := range state.Releases[max(0, len(state.Releases)-statusHistory):] {
 		rel.Env = nil // the values may be secrets; the state file keeps them
@@ -113,4 +157,15 @@ func liveWarnings(st *Status) []string {
 		}
 	}
 	return nil
+}
+
+// stillUnfinished reads the history again after the lock was found free:
+// release id is still the newest and still running, so no deploy that
+// began or ended between the first read and the look at the lock explains
+// it (one that began would have recorded a newer release, after taking
+// the lock).
+func (d *Deployer) stillUnfinished(id int) bool {
+	state, err := d.readState()
+	last := state.last()
+	return err == nil && last != nil && last.ID == id && last.Outcome == OutcomeRunning
 }

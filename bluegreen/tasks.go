@@ -9,9 +9,15 @@ import (
 	"github.com/docker/compose/v2/pkg/api"
 )
 
-// taskPoll is how often a task's container is checked for its exit once
-// its output has ended.
-const taskPoll = 100 * time.Millisecond
+const (
+	// taskPoll is how often a task's container is checked for its exit.
+	taskPoll = 100 * time.Millisecond
+	// taskLogGrace is how long the output of a task that has exited may
+	// take to end on its own. compose's following of logs waits for the
+	// container's die event, which it misses when the container died
+	// before it listened: it would wait until tasks.timeout.
+	taskLogGrace = 2 * time.Second
+)
 
 // beforeSwitch runs the tasks before the switch, then checks that slot
 // still answers: the tasks may have taken a while.
@@ -72,12 +78,8 @@ func (d *Deployer) runTask(ctx context.Context, step Step, slot Slot, name strin
 	if err != nil {
 		return d.taskFailed(ctx, name, timeout, fmt.Errorf("starting it: %w", err), nil)
 	}
-	// Following the logs ends when the container exits.
 	out := &lineCollector{onLine: func(line string) { d.info(step, slot, name+" | "+line) }}
-	if err := d.Compose.Logs(ctx, tp.Name, out, api.LogOptions{Follow: true}); err != nil {
-		return d.taskFailed(ctx, name, timeout, fmt.Errorf("reading its output: %w", err), out.lines)
-	}
-	code, err := d.taskExit(ctx, tp.Name)
+	code, err := d.followTask(ctx, tp.Name, out)
 	if err != nil {
 		return d.taskFailed(ctx, name, timeout, err, out.lines)
 	}
@@ -96,6 +98,33 @@ func (d *Deployer) taskFailed(ctx context.Context, name string, timeout time.Dur
 		err = fmt.Errorf("stopped: %w", context.Cause(ctx))
 	}
 	return fmt.Errorf("%w: %s %v%s", ErrTask, name, err, lastLines("", lines, 5))
+}
+
+// followTask passes the task's output to out while it runs and returns its
+// exit code. The output ends on its own once the container has exited, or
+// is cut taskLogGrace after.
+func (d *Deployer) followTask(ctx context.Context, project string, out *lineCollector) (int, error) {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	logged := make(chan error, 1)
+	go func() { logged <- d.Compose.Logs(lctx, project, out, api.LogOptions{Follow: true}) }()
+	code, err := d.taskExit(ctx, project)
+	if err != nil {
+		cancel()
+		<-logged
+		return 0, err
+	}
+	select {
+	case err = <-logged:
+	case <-time.After(taskLogGrace):
+		cancel()
+		<-logged
+		d.log().Debug("task output cut after its exit", "project", project)
+	}
+	if err != nil && lctx.Err() == nil {
+		return 0, fmt.Errorf("reading its output: %w", err)
+	}
+	return code, nil
 }
 
 // taskExit waits for the task's container to exit and returns its exit code.

@@ -42,7 +42,7 @@ func TestReleaseTasks(t *testing.T) {
 	e := newEnvFront(t, taskServices, func(e *env) front {
 		return func(t *testing.T) (string, string) {
 			section, url := e.hostNginx(t)
-			return "  tasks: {before_switch: [migrate], after_switch: [notify]}\n" + section, url
+			return "  tasks: {before_switch: [migrate], after_switch: [notify], timeout: 1m}\n" + section, url
 		}
 	})
 	finish := e.underLoad() // v1, tasks included
@@ -50,6 +50,9 @@ func TestReleaseTasks(t *testing.T) {
 	e.wantKV(map[string]string{"schema": "v1", "notified": "v1"})
 
 	d := e.deployer("IMAGE_TAG=v2")
+	// compose's following of logs can miss the task's die event and
+	// follow until tasks.timeout; the deploy must not wait for it.
+	d.Compose = logsNeverEnd{d.Compose}
 	var steps, output []string
 	atSwitch := ""
 	d.OnEvent = func(ev bluegreen.Event) {
@@ -107,6 +110,18 @@ func TestReleaseTasks(t *testing.T) {
 	if last := history[len(history)-1]; last.Outcome != bluegreen.OutcomeFailed || last.Step != bluegreen.StepBeforeTasks {
 		t.Errorf("history's last entry %+v, want failed at before-switch", last)
 	}
+}
+
+// logsNeverEnd follows logs as compose does when it misses the die event of
+// the container it follows: the lines come, then nothing until ctx ends.
+type logsNeverEnd struct{ bluegreen.Compose }
+
+func (c logsNeverEnd) Logs(ctx context.Context, project string, consumer api.LogConsumer, o api.LogOptions) error {
+	err := c.Compose.Logs(ctx, project, consumer, o)
+	if o.Follow {
+		<-ctx.Done()
+	}
+	return err
 }
 
 // wantKV checks keys of the shared store, read through the proxy.

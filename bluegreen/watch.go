@@ -87,9 +87,10 @@ func (w *watcher) stop() error {
 	return nil
 }
 
-// final is the last word before the old slot goes: with the watch
-// stopped, the slot must answer now, within watchFailures probes.
-func (w *watcher) final(ctx context.Context, slot Slot) error {
+// final is the last word before the old slot goes, and again once it has
+// gone: with the watch stopped, the slot must answer now, within
+// watchFailures probes. when says which moment ("before the retire").
+func (w *watcher) final(ctx context.Context, slot Slot, when string) error {
 	var err error
 	for i := range watchFailures {
 		if i > 0 {
@@ -99,7 +100,7 @@ func (w *watcher) final(ctx context.Context, slot Slot) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s does not answer before the retire: %w", ErrFailedAfterSwitch, slot, err)
+	return fmt.Errorf("%w: %s does not answer %s: %w", ErrFailedAfterSwitch, slot, when, err)
 }
 
 // watched runs fn under the watch: when the slot fails meanwhile, fn's ctx

@@ -339,3 +339,11 @@ func (s *Switcher) log() *slog.Logger {
 	}
 	return s.Logger
 }
+
+// NoSplit says why this Switcher cannot run a canary (strategy canary is
+// refused with it): Caddy chooses among upstreams by weight only from 2.7
+// on (the weighted_round_robin policy), and the Caddy this package is
+// proven with, Debian's 2.6.2, has no such policy.
+func (s *Switcher) NoSplit() string {
+	return "Caddy splits by weight only from 2.7 on (lb_policy weighted_round_robin); this package drives Caddy 2.6, which has no such policy"
+}

@@ -90,6 +90,40 @@
 // (cookie or stick-table persistence) still reach a server in drain, so
 // Drain also waits for them.
 //
+// # Canary
+//
+// Switcher is a bluegreen.Splitter, which strategy canary needs. Split
+// sends a percent of new requests to the new slot by the servers' weights
+// ("set weight BK/SRV W", weighted round robin): for one server each, 10%
+// is blue 9 and green 1, 50% blue 3 and green 3, the same weight for each
+// server of a slot, such that the canary's servers have percent of the
+// total. It makes the canary's servers ready as Switch does (staged until
+// their checks pass), then reads the split back. The weights are the
+// split's record in HAProxy, and the server-state-file above keeps them
+// across a reload: Active reads the base (the slot that had all traffic)
+// and Canary the canary and its percent, in any process, from "show
+// servers state". Both slots ready at weights other than the config's is
+// a split; the two weights' greatest common divisor tells which slot is
+// the base, odd for blue and even for green (10% to blue beside green is
+// green 18 and blue 2). The share is exact whenever the weights, up to
+// 256, allow it, as they do for any percent with as many servers in both
+// slots; else, as for 1% to three servers beside one, it is the nearest,
+// and Canary reads that back. Switch ends a split: the other slot drains,
+// and the weights go back to the config's. In the tests 1000 requests
+// through a 10% split gave the canary 99 of them, and a 50% split 500.
+//
+// Counts adds up "show stat" of the slot's servers: their responses
+// (hrsp_1xx to hrsp_other), the requests they gave no response to (eresp
+// less srv_abrt, to which HAProxy answers 502 or 504 itself) and their
+// failed connection attempts (econ, wretr, wredis), all requests; the
+// 5xx, the unanswered and the failed are errors. With "retries" and
+// "option redispatch" HAProxy sends a request whose connection is refused
+// to another server, so the client gets an answer while the canary's
+// failed attempt counts against it. PreflightSplit checks that the backend
+// is in mode http, where HAProxy counts responses by status, and balances
+// by weights set at run time: roundrobin (the default), leastconn or
+// random, not static-rr, first or a hash.
+//
 // # Settings and errors
 //
 // Socket is a unix socket path, or "ipv4@IP:PORT" / "ipv6@[IP]:PORT" for a

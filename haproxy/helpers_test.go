@@ -3,6 +3,7 @@ package haproxy_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
 	"github.com/bluegreen-dev/bluegreen/haproxy"
 	"github.com/bluegreen-dev/bluegreen/internal/testutil"
 )
@@ -144,9 +146,10 @@ func wantAnswers(t *testing.T, url string, n int, want string) {
 	}
 }
 
-// servers returns, from HAProxy itself, each server of h's backend as
-// "admin=N addr=IP:PORT": what a switch changes.
-func servers(t *testing.T, h *testutil.HAProxyServer) map[string]string {
+// serversState returns, from HAProxy's "show servers state" for h's
+// backend, each server (srv_name, the 4th field) as format makes it of the
+// fields of its line, for the lines of at least n fields.
+func serversState(t *testing.T, h *testutil.HAProxyServer, n int, format func(f []string) string) map[string]string {
 	t.Helper()
 	out, err := h.Run("show servers state " + h.Backend)
 	if err != nil {
@@ -154,12 +157,21 @@ func servers(t *testing.T, h *testutil.HAProxyServer) map[string]string {
 	}
 	got := map[string]string{}
 	for _, line := range strings.Split(out, "\n")[2:] {
-		// be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port (19th)
-		if f := strings.Fields(line); len(f) >= 19 {
-			got[f[3]] = fmt.Sprintf("admin=%s addr=%s:%s", f[6], f[4], f[18])
+		if f := strings.Fields(line); len(f) >= n {
+			got[f[3]] = format(f)
 		}
 	}
 	return got
+}
+
+// servers returns, from HAProxy itself, each server of h's backend as
+// "admin=N addr=IP:PORT": what a switch changes.
+func servers(t *testing.T, h *testutil.HAProxyServer) map[string]string {
+	t.Helper()
+	// be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port (19th)
+	return serversState(t, h, 19, func(f []string) string {
+		return fmt.Sprintf("admin=%s addr=%s:%s", f[6], f[4], f[18])
+	})
 }
 
 // sessions returns the current sessions (scur) of server srv, from "show
@@ -237,6 +249,69 @@ func (f *faultySocket) commands() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.seen)
+}
+
+// refusingSwitcher returns a copy of sw that talks to HAProxy through a
+// faultySocket answering answer to each command that begins with refused,
+// and that socket.
+func refusingSwitcher(t *testing.T, sw *haproxy.Switcher, refused, answer string) (*haproxy.Switcher, *faultySocket) {
+	sock := newFaultySocket(t, sw.Socket, func(cmd string) string {
+		if strings.HasPrefix(cmd, refused) {
+			return answer
+		}
+		return ""
+	})
+	faulty := *sw
+	faulty.Socket = sock.path
+	return &faulty, sock
+}
+
+// wantRefused fails the test now unless err, from op, wraps ErrRefused
+// and quotes answer; it logs err.
+func wantRefused(t *testing.T, op string, err error, answer string) {
+	t.Helper()
+	if !errors.Is(err, haproxy.ErrRefused) || !strings.Contains(err.Error(), `"`+answer+`"`) {
+		t.Fatalf("%s: %v; want an error wrapping ErrRefused that quotes %q", op, err, answer)
+	}
+	t.Log(err)
+}
+
+// haproxyOfThree starts a private HAProxy whose slots are three servers
+// each (server-template), all at the placeholder.
+func haproxyOfThree(t *testing.T) *testutil.HAProxyServer {
+	return testutil.HAProxyWith(t, testutil.HAProxyOptions{Servers: []string{
+		"server-template blue 3 " + testutil.PlaceholderServer,
+		"server-template green 3 " + testutil.PlaceholderServer,
+	}})
+}
+
+// blueSwitcher returns a Switcher for h that has switched to blue at addr
+// and drained.
+func blueSwitcher(t *testing.T, h *testutil.HAProxyServer, addr string) *haproxy.Switcher {
+	t.Helper()
+	sw := newSwitcher(t, h)
+	switchAndDrain(t, sw, bluegreen.Blue, []string{addr})
+	return sw
+}
+
+// readyGreen are the commands, in order, that ready green (in
+// maintenance, at the placeholder) beside blue: set its address, stage it
+// in drain with its health forced down until its checks pass, make it
+// ready.
+var readyGreen = [4]string{
+	"set server web/green addr",
+	"set server web/green state drain",
+	"set server web/green health down",
+	"set server web/green state ready",
+}
+
+// switchAndDrain switches sw to slot at addrs and drains, within 5s.
+func switchAndDrain(t *testing.T, sw *haproxy.Switcher, slot bluegreen.Slot, addrs []string) {
+	t.Helper()
+	if err := sw.Switch(t.Context(), slot, addrs); err != nil {
+		t.Fatal(err)
+	}
+	drainWithin(t, sw, 5*time.Second)
 }
 
 // timed runs fn and returns how long it took.

@@ -94,6 +94,9 @@ func (r runtimeAPI) setAddr(ctx context.Context, cmd string) error {
 }
 
 func refused(cmd, answer string) error {
+	if strings.Contains(answer, "static LB algorithm") {
+		return fmt.Errorf("%w: %w: %q: %q (a split needs a balance algorithm that takes weights at run time, such as roundrobin)", ErrRefused, ErrNoSplit, cmd, answer)
+	}
 	if answer == "Permission denied" {
 		return fmt.Errorf("%w: %q: %q (the socket needs \"level admin\" on its stats socket line): %w", ErrRefused, cmd, answer, ErrNotAdmin)
 	}
@@ -148,6 +151,23 @@ func (r runtimeAPI) stats(ctx context.Context, backend string) (map[string]stat,
 		return nil, fmt.Errorf("%q: %w", cmd, err)
 	}
 	return stats, nil
+}
+
+// backend returns the backend's mode and balance algorithm.
+func (r runtimeAPI) backend(ctx context.Context, backend string) (backendStat, error) {
+	cmd := "show stat " + backend + " 2 -1" // type 2: the backend
+	answer, err := r.do(ctx, cmd)
+	if err != nil {
+		return backendStat{}, err
+	}
+	if answer == "No such proxy." {
+		return backendStat{}, r.noBackend(ctx, backend)
+	}
+	st, err := parseBackendStat(answer)
+	if err != nil {
+		return backendStat{}, fmt.Errorf("%q: %w", cmd, err)
+	}
+	return st, nil
 }
 
 // level returns the level of the socket: admin, operator or user.

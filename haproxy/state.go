@@ -3,6 +3,7 @@ package haproxy
 import (
 	"encoding/csv"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -54,12 +55,13 @@ const (
 
 // server is one line of "show servers state".
 type server struct {
-	name   string
-	addr   netip.AddrPort // the zero value when HAProxy has none
-	op     int
-	admin  int
-	weight int  // srv_uweight
-	checks bool // health checks enabled (srv_check_state has CHK_ST_ENABLED)
+	name    string
+	addr    netip.AddrPort // the zero value when HAProxy has none
+	op      int
+	admin   int
+	weight  int  // srv_uweight: the weight now
+	iweight int  // srv_iweight: the weight of the config
+	checks  bool // health checks enabled (srv_check_state has CHK_ST_ENABLED)
 }
 
 func (s server) state() adminState {
@@ -103,7 +105,7 @@ func parseServersState(answer string) ([]server, error) {
 	for i, name := range strings.Fields(strings.TrimPrefix(lines[1], "# ")) {
 		col[name] = i
 	}
-	for _, name := range []string{"srv_name", "srv_addr", "srv_op_state", "srv_admin_state", "srv_uweight", "srv_check_state", "srv_port"} {
+	for _, name := range []string{"srv_name", "srv_addr", "srv_op_state", "srv_admin_state", "srv_uweight", "srv_iweight", "srv_check_state", "srv_port"} {
 		if _, ok := col[name]; !ok {
 			return nil, fmt.Errorf("%w: show servers state has no column %s: %q", ErrRefused, name, lines[1])
 		}
@@ -123,7 +125,7 @@ func parseServersState(answer string) ([]server, error) {
 		for _, n := range []struct {
 			dst  *int
 			name string
-		}{{&s.op, "srv_op_state"}, {&s.admin, "srv_admin_state"}, {&s.weight, "srv_uweight"}, {&checkState, "srv_check_state"}} {
+		}{{&s.op, "srv_op_state"}, {&s.admin, "srv_admin_state"}, {&s.weight, "srv_uweight"}, {&s.iweight, "srv_iweight"}, {&checkState, "srv_check_state"}} {
 			if *n.dst, err = strconv.Atoi(f[col[n.name]]); err != nil {
 				return nil, fmt.Errorf("%w: show servers state: %s %q of server %s is not a number", ErrRefused, n.name, f[col[n.name]], s.name)
 			}
@@ -140,36 +142,60 @@ func parseServersState(answer string) ([]server, error) {
 	return servers, nil
 }
 
-// stat is what Drain and the error messages need from a server's line of
-// "show stat".
+// stat is what Drain, Counts and the error messages need from a server's
+// line of "show stat".
 type stat struct {
 	sessions int    // scur: streams the server holds now
 	queued   int    // qcur: requests waiting for the server
 	status   string // UP, DOWN, DRAIN, MAINT, "no check"...
 	check    string // check_status and last_chk: "L4CON Connection refused"
 	tracked  string // the server it tracks ("web/blue"), or ""
+	http     bool   // HAProxy counts the server's HTTP responses (hrsp_*): the backend is in mode http
+	counters
 }
 
-// parseStat reads the CSV answer of "show stat <backend> 4 -1" into the
-// servers' stats by name; the header line starts with "# ".
-func parseStat(answer string) (map[string]stat, error) {
+// counters are a server's running totals of "show stat", from which Counts
+// adds up a slot's responses.
+type counters struct {
+	responses  int64 // hrsp_1xx to hrsp_5xx and hrsp_other: responses the server sent
+	responses5 int64 // hrsp_5xx
+	eresp      int64 // response errors: no response (HAProxy answers 502 or 504 itself, counted in no hrsp_*), or srv_abrt
+	srvAbrt    int64 // srv_abrt: responses the server cut short (counted in hrsp_* and in eresp)
+	econ       int64 // connections that failed, with no retry left
+	wretr      int64 // connections that failed and were tried again on the server
+	wredis     int64 // requests sent elsewhere after their connection to the server failed
+}
+
+// statCSV reads a CSV answer of "show stat": its header line, which
+// starts with "# ", gives the columns by name.
+func statCSV(answer string, need ...string) (col map[string]int, rows [][]string, err error) {
 	if !strings.HasPrefix(answer, "# ") {
-		return nil, fmt.Errorf("%w: not the answer of show stat expected: %q", ErrRefused, firstLine(answer))
+		return nil, nil, fmt.Errorf("%w: not the answer of show stat expected: %q", ErrRefused, firstLine(answer))
 	}
 	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(answer, "# ")))
 	r.FieldsPerRecord = -1
-	rows, err := r.ReadAll()
+	rows, err = r.ReadAll()
 	if err != nil || len(rows) == 0 {
-		return nil, fmt.Errorf("%w: show stat: unreadable CSV: %v", ErrRefused, err)
+		return nil, nil, fmt.Errorf("%w: show stat: unreadable CSV: %v", ErrRefused, err)
 	}
-	col := map[string]int{}
+	col = map[string]int{}
 	for i, name := range rows[0] {
 		col[name] = i
 	}
-	for _, name := range []string{"svname", "scur", "qcur", "status"} {
+	for _, name := range need {
 		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("%w: show stat has no column %s", ErrRefused, name)
+			return nil, nil, fmt.Errorf("%w: show stat has no column %s", ErrRefused, name)
 		}
+	}
+	return col, rows[1:], nil
+}
+
+// parseStat reads the CSV answer of "show stat <backend> 4 -1" into the
+// servers' stats by name.
+func parseStat(answer string) (map[string]stat, error) {
+	col, rows, err := statCSV(answer, "svname", "scur", "qcur", "status")
+	if err != nil {
+		return nil, err
 	}
 	field := func(row []string, name string) string {
 		if i, ok := col[name]; ok && i < len(row) {
@@ -178,7 +204,7 @@ func parseStat(answer string) (map[string]stat, error) {
 		return ""
 	}
 	stats := map[string]stat{}
-	for _, row := range rows[1:] {
+	for _, row := range rows {
 		name := field(row, "svname")
 		if name == "" || name == "BACKEND" || name == "FRONTEND" {
 			continue
@@ -187,6 +213,8 @@ func parseStat(answer string) (map[string]stat, error) {
 			status:  field(row, "status"),
 			check:   strings.TrimSpace(field(row, "check_status") + " " + field(row, "last_chk")),
 			tracked: field(row, "tracked"),
+			// In mode tcp the hrsp_* fields are empty.
+			http: field(row, "hrsp_2xx") != "",
 		}
 		for _, n := range []struct {
 			dst  *int
@@ -200,9 +228,50 @@ func parseStat(answer string) (map[string]stat, error) {
 				return nil, fmt.Errorf("%w: show stat: %s %q of server %s is not a number", ErrRefused, n.name, v, name)
 			}
 		}
+		var hrsp [6]int64
+		for _, n := range []struct {
+			dst  *int64
+			name string
+		}{
+			{&hrsp[0], "hrsp_1xx"}, {&hrsp[1], "hrsp_2xx"}, {&hrsp[2], "hrsp_3xx"}, {&hrsp[3], "hrsp_4xx"}, {&hrsp[4], "hrsp_5xx"}, {&hrsp[5], "hrsp_other"},
+			{&st.eresp, "eresp"}, {&st.srvAbrt, "srv_abrt"}, {&st.econ, "econ"}, {&st.wretr, "wretr"}, {&st.wredis, "wredis"},
+		} {
+			v := field(row, n.name)
+			if v == "" {
+				continue
+			}
+			if *n.dst, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return nil, fmt.Errorf("%w: show stat: %s %q of server %s is not a number", ErrRefused, n.name, v, name)
+			}
+		}
+		for _, n := range hrsp {
+			st.responses += n
+		}
+		st.responses5 = hrsp[4]
 		stats[name] = st
 	}
 	return stats, nil
+}
+
+// backendStat is what PreflightSplit needs from the backend's line of
+// "show stat".
+type backendStat struct {
+	mode string // http, tcp
+	algo string // roundrobin, static-rr, leastconn, first, source...; random is "unknown" in 2.6
+}
+
+// parseBackendStat reads the CSV answer of "show stat <backend> 2 -1".
+func parseBackendStat(answer string) (backendStat, error) {
+	col, rows, err := statCSV(answer, "svname", "mode", "algo")
+	if err != nil {
+		return backendStat{}, err
+	}
+	for _, row := range rows {
+		if len(row) > max(col["svname"], col["mode"], col["algo"]) && row[col["svname"]] == "BACKEND" {
+			return backendStat{mode: row[col["mode"]], algo: row[col["algo"]]}, nil
+		}
+	}
+	return backendStat{}, fmt.Errorf("%w: show stat has no BACKEND line", ErrRefused)
 }
 
 // slotOf tells which slot a server belongs to by its name: "blue", or
@@ -242,26 +311,109 @@ func slotServers(servers []server, slot bluegreen.Slot) []server {
 	return out
 }
 
-// activeSlot decides the slot that takes traffic from the servers'
-// administrative states: the slot with a server in state ready while the
-// other slot has none. Both slots ready is how a backend is written before
-// the first switch (and how HAProxy comes back from a restart that did not
-// load its server states), and neither ready routes to no slot: both give
-// None, and why.
-func activeSlot(servers []server) (bluegreen.Slot, string) {
-	isReady := func(slot bluegreen.Slot) bool {
-		return slices.ContainsFunc(slotServers(servers, slot), func(s server) bool { return s.state() == ready })
+// routing is what the servers' administrative states and weights say of
+// the traffic: the slot that takes all new requests, or, during a split,
+// the base and the canary that takes percent of them.
+type routing struct {
+	active  bluegreen.Slot // the slot with all new requests, or the base of a split
+	canary  bluegreen.Slot // None unless split
+	percent int            // the canary's share, 1-99
+	why     string         // when active is None: what the servers show instead
+	err     error          // both slots ready, with weights that no Split set
+}
+
+// readRouting reads the routing from the servers:
+//
+//   - the slot with a server in state ready while the other slot has none
+//     is active;
+//   - servers of both slots ready at the weights of the config is how a
+//     backend is written before the first switch (and how HAProxy comes
+//     back from a restart that did not load its server states): None;
+//   - servers of both slots ready, at other weights, is a split: each
+//     slot's ready servers have one weight, the greatest common divisor of
+//     the two weights is odd when blue is the base and even when green is
+//     (see splitWeights), and the canary's percent is its share of the
+//     total weight;
+//   - no server of either slot ready routes to no slot: None.
+func readRouting(servers []server) routing {
+	readyOf := func(slot bluegreen.Slot) []server {
+		var out []server
+		for _, s := range slotServers(servers, slot) {
+			if s.state() == ready {
+				out = append(out, s)
+			}
+		}
+		return out
 	}
-	blue, green := isReady(bluegreen.Blue), isReady(bluegreen.Green)
+	blue, green := readyOf(bluegreen.Blue), readyOf(bluegreen.Green)
 	switch {
-	case blue && !green:
-		return bluegreen.Blue, ""
-	case green && !blue:
-		return bluegreen.Green, ""
-	case blue && green:
-		return bluegreen.None, "servers of both slots are ready"
+	case len(blue) > 0 && len(green) == 0:
+		return routing{active: bluegreen.Blue}
+	case len(green) > 0 && len(blue) == 0:
+		return routing{active: bluegreen.Green}
+	case len(blue) == 0:
+		return routing{why: "no server of either slot is ready"}
 	}
-	return bluegreen.None, "no server of either slot is ready"
+	both := append(slices.Clone(blue), green...)
+	if !slices.ContainsFunc(both, func(s server) bool { return s.weight != s.iweight }) {
+		return routing{why: "servers of both slots are ready"}
+	}
+	wb, okb := oneWeight(blue)
+	wg, okg := oneWeight(green)
+	if !okb || !okg || wb == 0 || wg == 0 {
+		err := fmt.Errorf("%w: servers of both slots are ready, at weights that no split set (%s): switch to one slot, or set their weights back to the config's (\"set weight BK/SRV 100%%\")",
+			ErrNoServer, weights(both))
+		return routing{why: err.Error(), err: err}
+	}
+	base, canary, nb, wBase, nc, wCanary := bluegreen.Blue, bluegreen.Green, len(blue), wb, len(green), wg
+	if gcd(wb, wg)%2 == 0 {
+		base, canary, nb, wBase, nc, wCanary = canary, base, nc, wCanary, nb, wBase
+	}
+	pct := int(math.Round(100 * float64(nc*wCanary) / float64(nb*wBase+nc*wCanary)))
+	return routing{active: base, canary: canary, percent: min(max(pct, 1), 99)}
+}
+
+// String says where new requests go: "blue", "blue, 10% to green".
+func (r routing) String() string {
+	switch {
+	case r.canary != bluegreen.None:
+		return fmt.Sprintf("%s, %d%% to %s", r.active, r.percent, r.canary)
+	case r.active != bluegreen.None:
+		return r.active.String()
+	}
+	return "no slot"
+}
+
+// activeSlot is the slot readRouting finds active, or None and why.
+func activeSlot(servers []server) (bluegreen.Slot, string) {
+	r := readRouting(servers)
+	return r.active, r.why
+}
+
+// oneWeight returns the weight that all of servers have.
+func oneWeight(servers []server) (int, bool) {
+	for _, s := range servers[1:] {
+		if s.weight != servers[0].weight {
+			return 0, false
+		}
+	}
+	return servers[0].weight, true
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// weights lists servers with their weights, for messages: "blue 9, green 1".
+func weights(servers []server) string {
+	var w []string
+	for _, s := range servers {
+		w = append(w, fmt.Sprintf("%s %d", s.name, s.weight))
+	}
+	return strings.Join(w, ", ")
 }
 
 // names lists the names of servers, for messages.

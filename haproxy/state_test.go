@@ -35,10 +35,10 @@ func TestHAProxyParseServersState(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []server{
-		{name: "blue", addr: netip.MustParseAddrPort("[::1]:19083"), op: 2, admin: 8, weight: 1, checks: true},
-		{name: "green", addr: netip.MustParseAddrPort("127.0.0.1:19082"), op: 0, admin: 0, weight: 1, checks: true},
-		{name: "green1", addr: netip.MustParseAddrPort("127.0.0.1:19084"), op: 2, admin: 4, weight: 1, checks: true},
-		{name: "sorry", addr: netip.MustParseAddrPort("127.0.0.1:19085"), op: 0, admin: 5, weight: 0},
+		{name: "blue", addr: netip.MustParseAddrPort("[::1]:19083"), op: 2, admin: 8, weight: 1, iweight: 1, checks: true},
+		{name: "green", addr: netip.MustParseAddrPort("127.0.0.1:19082"), op: 0, admin: 0, weight: 1, iweight: 1, checks: true},
+		{name: "green1", addr: netip.MustParseAddrPort("127.0.0.1:19084"), op: 2, admin: 4, weight: 1, iweight: 1, checks: true},
+		{name: "sorry", addr: netip.MustParseAddrPort("127.0.0.1:19085"), op: 0, admin: 5, weight: 0, iweight: 1},
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(server{}), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
 		t.Errorf("parseServersState (-want +got):\n%s", diff)
@@ -71,10 +71,10 @@ func TestHAProxyParseStat(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]stat{
-		"blue":  {sessions: 1, queued: 0, status: "DRAIN", check: "L4OK"},
-		"green": {sessions: 0, queued: 2, status: "DOWN", check: "L4CON Connection refused, again", tracked: "web/blue"},
+		"blue":  {sessions: 1, queued: 0, status: "DRAIN", check: "L4OK", http: true, counters: counters{responses: 1}},
+		"green": {sessions: 0, queued: 2, status: "DOWN", check: "L4CON Connection refused, again", tracked: "web/blue", http: true},
 	}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(stat{})); diff != "" {
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(stat{}, counters{})); diff != "" {
 		t.Errorf("parseStat (-want +got):\n%s", diff)
 	}
 	for _, bad := range []string{"No such proxy.", "# pxname,svname\nweb,blue\n", "# pxname,svname,qcur,scur,status\nweb,blue,x,1,UP\n"} {
@@ -124,7 +124,9 @@ const (
 )
 
 func TestHAProxyActiveSlot(t *testing.T) {
-	srv := func(name string, admin int) server { return server{name: name, admin: admin, op: opStopped, weight: 1} }
+	srv := func(name string, admin int) server {
+		return server{name: name, admin: admin, op: opStopped, weight: 1, iweight: 1}
+	}
 	for _, tc := range []struct {
 		name    string
 		servers []server
@@ -151,7 +153,7 @@ func TestHAProxyActiveSlot(t *testing.T) {
 func TestHAProxyPlanSwitch(t *testing.T) {
 	ap := netip.MustParseAddrPort
 	srv := func(name, addr string, admin int) server {
-		s := server{name: name, admin: admin, op: opRunning, weight: 1}
+		s := server{name: name, admin: admin, op: opRunning, weight: 1, iweight: 1}
 		if addr != "" {
 			s.addr = ap(addr)
 		}

@@ -49,10 +49,15 @@ var (
 	// bluegreen.ErrBadInput, ErrSocket, ErrNotAdmin, ErrNoBackend or
 	// ErrNoServer.
 	ErrPreflight = errors.New("haproxy preflight failed")
+	// ErrNoSplit is returned (wrapped) by PreflightSplit, Split and Counts
+	// when the backend cannot split traffic by weight or count a slot's
+	// responses: it is not in mode http, or its balance algorithm does not
+	// share requests by weights set at run time.
+	ErrNoSplit = errors.New("haproxy backend cannot split traffic")
 )
 
-// DefaultTimeout bounds Switch, Active and Preflight, and each command of
-// Drain, when Switcher.Timeout is zero.
+// DefaultTimeout bounds Switch, Split, Active, Canary, Counts and the
+// preflights, and each command of Drain, when Switcher.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
 // pollInterval is how often Switch reads the servers back while it waits
@@ -67,14 +72,15 @@ var (
 	_ bluegreen.Switcher    = (*Switcher)(nil)
 	_ bluegreen.Drainer     = (*Switcher)(nil)
 	_ bluegreen.Preflighter = (*Switcher)(nil)
+	_ bluegreen.Splitter    = (*Switcher)(nil)
 )
 
 // Switcher routes traffic between the servers of one HAProxy backend
 // through HAProxy's runtime API, with no reload. Socket and Backend are
 // required; the other fields work at their zero value. A Switcher holds no
-// state of its own: everything is read back from HAProxy, so Active, Drain
-// and Preflight may run at any time and in any process. It must not be used
-// by two Switch calls at once.
+// state of its own: everything is read back from HAProxy, so Active,
+// Canary, Counts, Drain and the preflights may run at any time and in any
+// process. It must not be used by two Switch or Split calls at once.
 type Switcher struct {
 	// Socket is HAProxy's runtime API as its "stats socket ... level admin"
 	// line names it: a unix socket path ("/run/haproxy/admin.sock"), or
@@ -86,9 +92,9 @@ type Switcher struct {
 	Backend string
 	// Logger receives a record for each step; nil discards them.
 	Logger *slog.Logger
-	// Timeout bounds Switch (its commands and the wait for the new
-	// servers to be UP), Active and Preflight, and each command of Drain.
-	// Zero means DefaultTimeout.
+	// Timeout bounds Switch and Split (their commands and the wait for
+	// the new servers to be UP), Active, Canary, Counts and the
+	// preflights, and each command of Drain. Zero means DefaultTimeout.
 	Timeout time.Duration
 }
 
@@ -109,6 +115,10 @@ type Switcher struct {
 //     of slot that got no address, in state drain: they take no new
 //     request, and finish those they hold (see Drain);
 //  4. reads the servers back to confirm.
+//
+// A Switch ends a split (see Split): the other slot's servers go to drain
+// with the rest, and then the servers it assigned or drained are set back
+// to the weights of the config ("set weight BK/SRV W").
 //
 // So at every instant some server is ready. Addresses, the slot and the
 // settings are checked before anything is sent (errors wrap
@@ -142,24 +152,43 @@ func (s *Switcher) Switch(ctx context.Context, slot bluegreen.Slot, addrs []stri
 	if err != nil {
 		return fmt.Errorf("switch to %s: %w", slot, err)
 	}
-	var undo []command
-	if err := s.apply(ctx, api, p, &undo, log); err != nil {
-		log.Warn("switch failed; setting the servers back", "err", err)
-		if rerr := s.restore(ctx, api, undo, log); rerr != nil {
-			return fmt.Errorf("switch to %s: %w; setting the servers back failed too, the routing may be mixed: %w", slot, err, rerr)
-		}
-		return fmt.Errorf("switch to %s: %w (the servers are as they were)", slot, err)
+	if err := s.change(ctx, api, p, log); err != nil {
+		return fmt.Errorf("switch to %s: %w", slot, err)
 	}
 	log.Info("switched", "servers", names(p.assignedServers()), "draining", names(p.retire),
 		"took", time.Since(start).Round(time.Microsecond))
 	return nil
 }
 
-// plan is what a Switch changes.
+// change applies p; when a step fails it sets back what it changed and
+// says whether the servers are as they were.
+func (s *Switcher) change(ctx context.Context, api runtimeAPI, p plan, log *slog.Logger) error {
+	var undo []command
+	err := s.apply(ctx, api, p, &undo, log)
+	if err == nil {
+		return nil
+	}
+	log.Warn("change failed; setting the servers back", "err", err)
+	if rerr := s.restore(ctx, api, undo, log); rerr != nil {
+		return fmt.Errorf("%w; setting the servers back failed too, the routing may be mixed: %w", err, rerr)
+	}
+	return fmt.Errorf("%w (the servers are as they were)", err)
+}
+
+// plan is what a Switch or a Split changes.
 type plan struct {
 	backend string
-	assign  []assignment // servers of the new slot that get an address, and take traffic
-	retire  []server     // servers that are ready and go to drain
+	weights []weightChange // sent first, before any server takes traffic (Split)
+	assign  []assignment   // servers that get an address, and take traffic
+	retire  []server       // servers that are ready and go to drain
+	reset   []weightChange // sent last, once the other slot drains: a Switch that ends a split
+	expect  *routing       // what readRouting must read back, when set
+}
+
+// weightChange sets a server's weight.
+type weightChange struct {
+	srv      string
+	from, to int
 }
 
 type assignment struct {
@@ -189,22 +218,56 @@ func (p plan) setHealth(srv, health string) command {
 	return command{line: fmt.Sprintf("set server %s/%s health %s", p.backend, srv, health)}
 }
 
+func (p plan) setWeight(srv string, w int) command {
+	return command{line: fmt.Sprintf("set weight %s/%s %d", p.backend, srv, w)}
+}
+
 func (p plan) setAddr(srv string, a netip.AddrPort) command {
 	return command{line: fmt.Sprintf("set server %s/%s addr %s port %d", p.backend, srv, a.Addr(), a.Port()), addr: true}
 }
 
 // planSwitch decides what a switch to slot at want changes, from the
-// servers as they are; it sends nothing.
+// servers as they are; it sends nothing. When the backend is split (both
+// slots ready, at weights of a Split), the servers it assigns or retires
+// go back to the weights of the config once the other slot drains.
 func planSwitch(servers []server, backend string, slot bluegreen.Slot, want []netip.AddrPort) (plan, error) {
 	if err := checkServers(servers, backend); err != nil {
 		return plan{}, err
 	}
+	p := plan{backend: backend}
+	if err := p.assignSlot(servers, slot, want); err != nil {
+		return plan{}, err
+	}
+	for _, srv := range slotServers(servers, slot.Other()) {
+		if srv.state() == ready {
+			p.retire = append(p.retire, srv)
+		}
+	}
+	r := readRouting(servers)
+	split := r.canary != bluegreen.None || r.err != nil
+	for _, srv := range append(p.assignedServers(), p.retire...) {
+		if split && srv.weight != srv.iweight && srv.iweight > 0 {
+			p.reset = append(p.reset, weightChange{srv: srv.name, from: srv.weight, to: srv.iweight})
+		}
+	}
+	for _, a := range p.assign {
+		if a.srv.weight == 0 {
+			return plan{}, fmt.Errorf("%w: server %s/%s has weight 0: it would take no request (set its weight in the config)",
+				ErrNoServer, backend, a.srv.name)
+		}
+	}
+	return p, nil
+}
+
+// assignSlot gives each address of want to a server of slot, adding them
+// to p.assign, and adds the servers of slot that are ready and get none to
+// p.retire.
+func (p *plan) assignSlot(servers []server, slot bluegreen.Slot, want []netip.AddrPort) error {
 	next := slotServers(servers, slot)
 	if len(want) > len(next) {
-		return plan{}, fmt.Errorf("%w: slot %s has %d addresses, but backend %s has %d server(s) for it (%s): declare %s",
-			ErrNoServer, slot, len(want), backend, len(next), names(next), replicasHint(slot, len(want)))
+		return fmt.Errorf("%w: slot %s has %d addresses, but backend %s has %d server(s) for it (%s): declare %s",
+			ErrNoServer, slot, len(want), p.backend, len(next), names(next), replicasHint(slot, len(want)))
 	}
-	p := plan{backend: backend}
 	// A server that has one of the addresses keeps it: a switch back to a
 	// slot, or to the ports its config names, changes no address.
 	left := slices.Clone(want)
@@ -227,18 +290,7 @@ func planSwitch(servers []server, backend string, slot bluegreen.Slot, want []ne
 			p.retire = append(p.retire, srv)
 		}
 	}
-	for _, a := range p.assign {
-		if a.srv.weight == 0 {
-			return plan{}, fmt.Errorf("%w: server %s/%s has weight 0: it would take no request (set its weight in the config)",
-				ErrNoServer, backend, a.srv.name)
-		}
-	}
-	for _, srv := range slotServers(servers, slot.Other()) {
-		if srv.state() == ready {
-			p.retire = append(p.retire, srv)
-		}
-	}
-	return p, nil
+	return nil
 }
 
 // checkServers checks that each slot has servers in backend and that none
@@ -285,6 +337,11 @@ func (s *Switcher) apply(ctx context.Context, api runtimeAPI, p plan, undo *[]co
 		}
 		*undo = append(*undo, back)
 		return nil
+	}
+	for _, w := range p.weights {
+		if err := send(p.setWeight(w.srv, w.to), p.setWeight(w.srv, w.from)); err != nil {
+			return err
+		}
 	}
 	staged := make([]bool, len(p.assign))
 	for i, a := range p.assign {
@@ -334,6 +391,11 @@ func (s *Switcher) apply(ctx context.Context, api runtimeAPI, p plan, undo *[]co
 	}
 	for _, srv := range p.retire {
 		if err := send(p.setState(srv.name, drain), p.setState(srv.name, ready)); err != nil {
+			return err
+		}
+	}
+	for _, w := range p.reset {
+		if err := send(p.setWeight(w.srv, w.to), p.setWeight(w.srv, w.from)); err != nil {
 			return err
 		}
 	}
@@ -428,7 +490,7 @@ func (s *Switcher) describe(api runtimeAPI, backend string, waiting map[string]s
 	return strings.Join(parts, "; ")
 }
 
-// confirm reads the servers back after the drain commands.
+// confirm reads the servers back after the last command.
 func confirm(ctx context.Context, api runtimeAPI, p plan) error {
 	servers, err := api.servers(ctx, p.backend)
 	if err != nil {
@@ -445,6 +507,18 @@ func confirm(ctx context.Context, api runtimeAPI, p plan) error {
 			}
 		}
 	}
+	for _, w := range append(slices.Clone(p.weights), p.reset...) {
+		for _, srv := range servers {
+			if srv.name == w.srv && srv.weight != w.to {
+				wrong = append(wrong, fmt.Sprintf("%s at weight %d, not %d", w.srv, srv.weight, w.to))
+			}
+		}
+	}
+	if e := p.expect; e != nil && len(wrong) == 0 {
+		if got := readRouting(servers); got.active != e.active || got.canary != e.canary || got.percent != e.percent {
+			wrong = append(wrong, fmt.Sprintf("the weights read back as %s, not %s", got, *e))
+		}
+	}
 	if len(wrong) > 0 {
 		slices.Sort(wrong)
 		return fmt.Errorf("%w: backend %s: %s", ErrNotConfirmed, p.backend, strings.Join(wrong, "; "))
@@ -454,24 +528,18 @@ func confirm(ctx context.Context, api runtimeAPI, p plan) error {
 
 // Active reads the servers' states back from HAProxy and returns the slot
 // whose servers are ready (state ready, not drain nor maint) while the
-// other slot has none ready. It returns None when both slots have servers
-// ready, as a backend is written before the first switch (and as HAProxy
-// comes back from a restart that did not load its server states), or when
-// neither has: then no slot can be told to take the traffic. Health does
+// other slot has none ready. During a split, when both slots have servers
+// ready at the weights a Split set, it returns the base, the slot that
+// had all new requests (Canary returns the other). It returns None when
+// both slots have servers ready at other weights, as a backend is written
+// before the first switch (and as HAProxy comes back from a restart that
+// did not load its server states), or when neither has: then no slot can
+// be told to take the traffic. Health does
 // not count: a ready server that its checks find DOWN is still the one
 // the routing names. An error wraps ErrSocket, ErrNoBackend, ErrNoServer
 // or bluegreen.ErrBadInput.
 func (s *Switcher) Active(ctx context.Context) (bluegreen.Slot, error) {
-	api, err := s.api()
-	if err != nil {
-		return bluegreen.None, fmt.Errorf("active: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout())
-	defer cancel()
-	servers, err := api.servers(ctx, s.Backend)
-	if err == nil {
-		err = checkServers(servers, s.Backend)
-	}
+	servers, err := s.readServers(ctx)
 	if err != nil {
 		return bluegreen.None, fmt.Errorf("active: %w", err)
 	}

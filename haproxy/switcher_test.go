@@ -83,10 +83,7 @@ func TestHAProxySwitchUnderLoad(t *testing.T) {
 			sw := newSwitcher(t, h)
 			sw.Logger = nil
 			ctx := t.Context()
-			if err := sw.Switch(ctx, bluegreen.Blue, []string{blue.addr()}); err != nil {
-				t.Fatal(err)
-			}
-			drainWithin(t, sw, 5*time.Second)
+			switchAndDrain(t, sw, bluegreen.Blue, []string{blue.addr()})
 
 			load := testutil.Load(t, h.URL)
 			time.Sleep(200 * time.Millisecond)
@@ -124,10 +121,7 @@ func spread(ds []time.Duration) string {
 // (server-template), then to two replicas, and refuses more addresses than
 // servers.
 func TestHAProxyReplicas(t *testing.T) {
-	h := testutil.HAProxyWith(t, testutil.HAProxyOptions{Servers: []string{
-		"server-template blue 3 " + testutil.PlaceholderServer,
-		"server-template green 3 " + testutil.PlaceholderServer,
-	}})
+	h := haproxyOfThree(t)
 	sw := newSwitcher(t, h)
 	ctx := t.Context()
 	replicas := func(slot string, n int) []string {
@@ -250,37 +244,20 @@ func TestHAProxyBadInputSendsNothing(t *testing.T) {
 func TestHAProxyRefusedCommandKeepsRouting(t *testing.T) {
 	blue, green := newBackend(t, "blue"), newBackend(t, "green")
 	h := testutil.HAProxy(t)
-	sw := newSwitcher(t, h)
-	if err := sw.Switch(t.Context(), bluegreen.Blue, []string{blue.addr()}); err != nil {
-		t.Fatal(err)
-	}
-	drainWithin(t, sw, 5*time.Second)
+	sw := blueSwitcher(t, h, blue.addr())
 	// The commands of a switch from blue (ready) to green (maint, at the
 	// placeholder): set green's address, stage it in drain with its health
 	// forced down until its checks pass, make it ready, drain blue.
 	for _, refused := range []string{
-		"set server web/green addr",
-		"set server web/green state drain",
-		"set server web/green health down",
-		"set server web/green state ready",
+		readyGreen[0], readyGreen[1], readyGreen[2], readyGreen[3],
 		"set server web/blue state drain",
 	} {
 		t.Run(refused, func(t *testing.T) {
 			before := servers(t, h)
 			const answer = "Refused by the test."
-			sock := newFaultySocket(t, h.Socket, func(cmd string) string {
-				if strings.HasPrefix(cmd, refused) {
-					return answer
-				}
-				return ""
-			})
-			faulty := *sw
-			faulty.Socket = sock.path
+			faulty, _ := refusingSwitcher(t, sw, refused, answer)
 			err := faulty.Switch(t.Context(), bluegreen.Green, []string{green.addr()})
-			if !errors.Is(err, haproxy.ErrRefused) || !strings.Contains(err.Error(), `"`+answer+`"`) {
-				t.Fatalf("Switch: %v; want an error wrapping ErrRefused that quotes %q", err, answer)
-			}
-			t.Log(err)
+			wantRefused(t, "Switch", err, answer)
 			if diff := cmp.Diff(before, servers(t, h)); diff != "" {
 				t.Errorf("servers not set back (-before +after):\n%s", diff)
 			}
@@ -305,11 +282,7 @@ func TestHAProxyNewSlotNeverUp(t *testing.T) {
 	closed := newBackend(t, "closed")
 	closed.Close()
 	h := testutil.HAProxy(t)
-	sw := newSwitcher(t, h)
-	if err := sw.Switch(t.Context(), bluegreen.Blue, []string{blue.addr()}); err != nil {
-		t.Fatal(err)
-	}
-	drainWithin(t, sw, 5*time.Second)
+	sw := blueSwitcher(t, h, blue.addr())
 	before := servers(t, h)
 
 	sw.Timeout = time.Second

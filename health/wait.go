@@ -45,6 +45,18 @@ type Result struct {
 	Last    error         // the last failed probe's error, if any
 }
 
+// A Poller is a Checker with a cheap way to learn that a round it failed may
+// pass now (a connection that a port refused until the app listens, say).
+// After a round that it failed, Wait calls Poll, and starts the next round
+// as soon as Poll returns true rather than at the next interval; the rounds
+// after a passing one stay p.Interval apart, so only the wait for the first
+// pass is cut short, never the threshold. Poll returns false when ctx ends
+// first: Wait ends it at the next interval.
+type Poller interface {
+	Checker
+	Poll(ctx context.Context) bool
+}
+
 // Wait probes checks every p.Interval until all of them pass
 // p.HealthyThreshold rounds in a row. It returns an error wrapping ErrTimeout
 // (and describing the last failure) when p.Timeout passes first, the probe's
@@ -52,7 +64,8 @@ type Result struct {
 // ends.
 //
 // Each round's context ends at the overall deadline, so a check that honours
-// its context cannot hold Wait much past p.Timeout.
+// its context cannot hold Wait much past p.Timeout. A check that is a Poller
+// is polled between the rounds it fails (see Poller).
 func Wait(ctx context.Context, p Policy, checks ...Checker) (Result, error) {
 	p = p.withDefaults()
 	start := time.Now()
@@ -67,8 +80,9 @@ func Wait(ctx context.Context, p Policy, checks ...Checker) (Result, error) {
 		res.Elapsed = time.Since(start)
 		return res, timeoutError(p, res, best)
 	}
+	woken := false // the last round started early, at a Poller's word
 	for {
-		err := probeRound(ctx, deadline, checks)
+		failed, err := probeRound(ctx, deadline, checks)
 		res.Probes++
 		res.Elapsed = time.Since(start)
 		switch {
@@ -95,26 +109,58 @@ func Wait(ctx context.Context, p Policy, checks ...Checker) (Result, error) {
 		if !time.Now().Before(deadline) {
 			return timedOut()
 		}
+		// A round that was woken early and failed anyway waits for the
+		// ticker: a Poller that keeps saying yes cannot spin the rounds.
+		var wake <-chan struct{}
+		stopPoll := func() {}
+		if p, ok := failed.(Poller); ok && err != nil && !woken {
+			wake, stopPoll = poll(ctx, p)
+		}
+		woken = false
 		select {
 		case <-ctx.Done():
+			stopPoll()
 			return res, fmt.Errorf("waiting for health: %w", context.Cause(ctx))
 		case <-timer.C:
+			stopPoll()
 			return timedOut()
 		case <-ticker.C:
+		case <-wake:
+			woken = true
+			ticker.Reset(p.Interval)
 		}
+		stopPoll()
 	}
 }
 
-// probeRound runs checks in order under a context that ends at deadline.
-func probeRound(ctx context.Context, deadline time.Time, checks []Checker) error {
+// poll runs p.Poll until stop is called; wake is closed when it says yes.
+func poll(ctx context.Context, p Poller) (wake <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if p.Poll(ctx) {
+			close(ch)
+		}
+	}()
+	return ch, func() {
+		cancel()
+		<-done
+	}
+}
+
+// probeRound runs checks in order under a context that ends at deadline,
+// and returns the check that failed first and its error.
+func probeRound(ctx context.Context, deadline time.Time, checks []Checker) (Checker, error) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	for _, c := range checks {
 		if err := c.Check(ctx); err != nil {
-			return err
+			return c, err
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // cutOff reports whether Wait's own deadline, not ctx, ended the round.

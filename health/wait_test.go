@@ -174,3 +174,68 @@ func TestWaitContextEndsHangingCheck(t *testing.T) {
 		t.Fatalf("err = %v, want ctx's deadline, not ErrTimeout", err)
 	}
 }
+
+// readyAt fails until at, then passes; as a Poller it says when at passed.
+type readyAt struct {
+	at     time.Time
+	checks atomic.Int32
+	times  []time.Time // of the rounds
+}
+
+func (r *readyAt) Check(context.Context) error {
+	r.checks.Add(1)
+	r.times = append(r.times, time.Now())
+	if time.Now().Before(r.at) {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+func (r *readyAt) Poll(ctx context.Context) bool {
+	select {
+	case <-time.After(time.Until(r.at)):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func TestWaitPollsForTheFirstPass(t *testing.T) {
+	// Rounds every 300 ms; the check passes 100 ms in. Without the poll
+	// the first pass would come at 300 ms and the second at 600 ms.
+	start := time.Now()
+	r := &readyAt{at: start.Add(100 * time.Millisecond)}
+	p := Policy{Interval: 300 * time.Millisecond, Timeout: 5 * time.Second, HealthyThreshold: 2}
+	res, err := Wait(context.Background(), p, r)
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if res.Probes != 3 || len(r.times) != 3 {
+		t.Fatalf("Probes = %d, want 3 (fail, pass at the poll's word, pass)", res.Probes)
+	}
+	if first := r.times[1].Sub(start); first < 100*time.Millisecond || first > 250*time.Millisecond {
+		t.Errorf("the first passing round came %v after the start, want just after 100ms", first)
+	}
+	// The threshold's rounds stay one interval apart.
+	if gap := r.times[2].Sub(r.times[1]); gap < 290*time.Millisecond {
+		t.Errorf("the confirming round came %v after the first pass, want an interval (300ms)", gap)
+	}
+}
+
+// eager says yes to every poll, yet its rounds fail.
+type eager struct{ checks atomic.Int32 }
+
+func (e *eager) Check(context.Context) error { e.checks.Add(1); return errors.New("503") }
+func (e *eager) Poll(context.Context) bool   { return true }
+
+func TestWaitPollCannotSpin(t *testing.T) {
+	e := &eager{}
+	p := Policy{Interval: 50 * time.Millisecond, Timeout: 500 * time.Millisecond, HealthyThreshold: 2}
+	if _, err := Wait(context.Background(), p, e); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	// One early round per interval at most: about 2 x 10 rounds in 500 ms.
+	if n := e.checks.Load(); n > 25 {
+		t.Errorf("%d rounds in 500ms at a 50ms interval: a Poller that always says yes made Wait spin", n)
+	}
+}

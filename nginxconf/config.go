@@ -57,6 +57,10 @@ type Config struct {
 	// "Connection: close" (proxy_http_version 1.1; proxy_set_header
 	// Connection "";). Not for the per-slot files, which are the user's.
 	Keepalive int
+	// AccessLog is nginx.access_log: the access log nginx writes in the
+	// bluegreen format (LogFormat), which strategy canary reads. Relative
+	// to the compose file's directory.
+	AccessLog string
 	// Container names the nginx container of the container mode.
 	Container string
 	// Network, when set, is a docker network that the routed service of
@@ -80,6 +84,7 @@ type rawConfig struct {
 	Container    string        `json:"container"`
 	Network      string        `json:"network"`
 	Keepalive    xvalue.Number `json:"keepalive"`
+	AccessLog    string        `json:"access_log"`
 }
 
 // ConfigFromProject reads the nginx section of p (an empty section when the
@@ -95,13 +100,13 @@ func ConfigFromProject(p *bluegreen.Project, edits ...func(*Config)) (Config, er
 	c := Config{
 		Upstream: raw.Upstream, UpstreamFile: raw.UpstreamFile, Conf: raw.Conf, Prefix: raw.Prefix, Binary: raw.Binary,
 		LiveFile: raw.LiveFile, BlueFile: raw.BlueFile, GreenFile: raw.GreenFile,
-		Container: raw.Container, Network: raw.Network, Keepalive: int(raw.Keepalive),
+		Container: raw.Container, Network: raw.Network, Keepalive: int(raw.Keepalive), AccessLog: raw.AccessLog,
 	}
 	for _, edit := range edits {
 		edit(&c)
 	}
 	c = c.WithDefaults(p.Config.Service)
-	paths := []*string{&c.LiveFile, &c.BlueFile, &c.GreenFile}
+	paths := []*string{&c.LiveFile, &c.BlueFile, &c.GreenFile, &c.AccessLog}
 	if c.Container == "" {
 		paths = append(paths, &c.UpstreamFile, &c.Conf, &c.Prefix)
 	}
@@ -152,7 +157,8 @@ func (c Config) Validate() error {
 	errs := xvalue.Controls(
 		"nginx.upstream_file", c.UpstreamFile, "nginx.conf", c.Conf, "nginx.prefix", c.Prefix,
 		"nginx.binary", c.Binary, "nginx.live_file", c.LiveFile, "nginx.blue_file", c.BlueFile,
-		"nginx.green_file", c.GreenFile, "nginx.container", c.Container, "nginx.network", c.Network)
+		"nginx.green_file", c.GreenFile, "nginx.container", c.Container, "nginx.network", c.Network,
+		"nginx.access_log", c.AccessLog)
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	if (c.LiveFile != "" || c.BlueFile != "" || c.GreenFile != "") && (c.LiveFile == "" || c.BlueFile == "" || c.GreenFile == "") {
 		bad("nginx: live_file, blue_file and green_file go together")
@@ -168,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if c.Keepalive < 0 || c.Keepalive > MaxKeepalive {
 		bad("nginx.keepalive: %d is not from 0 to %d", c.Keepalive, MaxKeepalive)
+	}
+	if c.AccessLog != "" && (c.LiveFile != "" || c.Container != "") {
+		bad("nginx.access_log: only with an nginx on this host that bluegreen writes nginx.upstream_file for (a canary needs its weighted upstream): not with live_file or container")
 	}
 	if c.Keepalive > 0 && c.LiveFile != "" {
 		bad("nginx.keepalive: not with live_file: the per-slot files are yours, write keepalive in them")
@@ -227,6 +236,7 @@ func (c Config) Switcher(logger *slog.Logger) bluegreen.Switcher {
 		Upstream:  c.Upstream,
 		File:      c.UpstreamFile,
 		Keepalive: c.Keepalive,
+		AccessLog: c.AccessLog,
 		Conf:      c.Conf,
 		Prefix:    c.Prefix,
 		Binary:    c.Binary,

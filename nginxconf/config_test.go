@@ -201,7 +201,7 @@ x-bluegreen: {port: 8000, nginx: {upstrem: shop_up}}`, `x-bluegreen.nginx: unkno
 
 		{"unknown key, no near one", `
 services: {web: {image: app}}
-x-bluegreen: {port: 8000, nginx: {servers: 2}}`, `x-bluegreen.nginx: unknown key "servers" (known keys: binary, blue_file, conf, container, green_file, keepalive, live_file, network, prefix, upstream, upstream_file)`},
+x-bluegreen: {port: 8000, nginx: {servers: 2}}`, `x-bluegreen.nginx: unknown key "servers" (known keys: access_log, binary, blue_file, conf, container, green_file, keepalive, live_file, network, prefix, upstream, upstream_file)`},
 		{"a mapping for a string", `
 services: {web: {image: app}}
 x-bluegreen: {port: 8000, nginx: {upstream_file: {path: /etc/nginx/up.conf}}}`, `x-bluegreen.nginx.upstream_file: want a string, got a mapping`},

@@ -264,6 +264,14 @@ func findMaster(procs []topProcess) (int, error) {
 	return 0, fmt.Errorf("%w: %d nginx masters (PIDs %v), want one", ErrNotRunning, len(masters), masters)
 }
 
+// signalReload runs nginx -s reload in the container.
+func (d *docker) signalReload(ctx context.Context) error {
+	if out, err := d.nginx(ctx, "-s", "reload"); err != nil {
+		return fmt.Errorf("nginx -s reload: %v: %s", err, oneLine(out))
+	}
+	return nil
+}
+
 func (d *docker) nginx(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := append([]string{cmp.Or(d.binary, DefaultBinary)}, nginxArgs(d.prefix, d.conf, args...)...)
 	return d.exec(ctx, cmd)

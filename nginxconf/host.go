@@ -2,9 +2,11 @@ package nginxconf
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 )
 
 // host is an nginx master on this machine, in the same PID namespace: found
@@ -37,6 +39,20 @@ func (h *host) workers(ctx context.Context) ([]process, error) {
 
 func (h *host) nginx(ctx context.Context, args ...string) ([]byte, error) {
 	return exec.CommandContext(ctx, h.bin(), nginxArgs(h.prefix, h.conf, args...)...).CombinedOutput()
+}
+
+// signalReload sends SIGHUP to the master, which is what nginx -s reload
+// does after it has parsed the whole configuration to find the pid file:
+// the master is known already (workers found it), so that parse, 10-30 ms
+// under load, is saved. nginx -t has checked the configuration before.
+func (h *host) signalReload(context.Context) error {
+	if h.master == 0 {
+		return fmt.Errorf("reload: %w", ErrNotRunning)
+	}
+	if err := syscall.Kill(h.master, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("SIGHUP to %s (as nginx -s reload): %w", h, err)
+	}
+	return nil
 }
 
 func (h *host) bin() string {

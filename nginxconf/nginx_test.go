@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -41,7 +42,8 @@ lock_file %[1]s/nginx.lock;
 error_log %[1]s/error.log info;
 events { worker_connections 64; }
 http {
-    access_log off;
+    log_format bluegreen '$upstream_addr $upstream_status $request_time';
+    access_log %[1]s/bluegreen.log bluegreen;
     client_body_temp_path %[1]s/client_body;
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;
@@ -161,6 +163,25 @@ func (n *testNginx) workers(t *testing.T) []int {
 		pids = append(pids, p.pid)
 	}
 	return pids
+}
+
+// settledWorkers is workers once the master has finished its last reload:
+// Switch returns at the first worker of the new generation, and the master
+// may still fork the others, and the old ones keep running for nginx's
+// 100 ms (reloadWindow) before they are told to exit.
+func (n *testNginx) settledWorkers(t *testing.T) []int {
+	t.Helper()
+	prev := n.workers(t)
+	for range 20 {
+		time.Sleep(2 * reloadWindow)
+		now := n.workers(t)
+		if slices.Equal(prev, now) {
+			return now
+		}
+		prev = now
+	}
+	t.Fatalf("the workers of nginx did not settle in 5s: %v", prev)
+	return nil
 }
 
 // stop ends the master quickly (SIGTERM), and kills it and its workers if

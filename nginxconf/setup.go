@@ -18,24 +18,29 @@ func Placeholder(upstream string) string {
 
 // ServerBlock is an http-level server block that proxies listen (such as
 // "127.0.0.1:8088" or "80") to upstream, with keep-alive connections to the
-// slots (HTTP/1.1 and an empty Connection header, which keepalive needs).
-func ServerBlock(listen, upstream string) string {
+// slots (HTTP/1.1 and an empty Connection header, which keepalive needs),
+// logging each proxied request to accessLog in the bluegreen format
+// (LogFormat, which must be defined at http level), which strategy canary
+// reads.
+func ServerBlock(listen, upstream, accessLog string) string {
 	return fmt.Sprintf(`server {
     listen %s;
     location / {
+        access_log %s bluegreen;
         proxy_pass http://%s;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $host;
     }
 }
-`, listen, upstream)
+`, listen, accessLog, upstream)
 }
 
 // PrivateConf is a complete nginx.conf for a private nginx that an
 // unprivileged user runs from prefix (`nginx -p PREFIX -c nginx.conf`):
 // its pid file, logs and temporary files are in prefix, it includes
-// upstreamFile and serves ServerBlock(listen, upstream).
+// upstreamFile and serves ServerBlock(listen, upstream), logging to
+// prefix/bluegreen.log in the bluegreen format.
 func PrivateConf(prefix, listen, upstream, upstreamFile string) string {
 	p := func(name string) string { return filepath.Join(prefix, name) }
 	return fmt.Sprintf(`# A private nginx: run it with  nginx -p %s -c nginx.conf
@@ -46,6 +51,7 @@ worker_processes auto;
 events { worker_connections 1024; }
 http {
     access_log %s;
+    %s
     client_body_temp_path %s;
     proxy_temp_path %s;
     fastcgi_temp_path %s;
@@ -53,8 +59,8 @@ http {
     scgi_temp_path %s;
     include %s;
 %s}
-`, prefix, p("nginx.pid"), p("error.log"), p("access.log"), p("client_body_temp"), p("proxy_temp"),
-		p("fastcgi_temp"), p("uwsgi_temp"), p("scgi_temp"), upstreamFile, indent(ServerBlock(listen, upstream)))
+`, prefix, p("nginx.pid"), p("error.log"), p("access.log"), LogFormat, p("client_body_temp"), p("proxy_temp"),
+		p("fastcgi_temp"), p("uwsgi_temp"), p("scgi_temp"), upstreamFile, indent(ServerBlock(listen, upstream, p("bluegreen.log"))))
 }
 
 func indent(s string) string {

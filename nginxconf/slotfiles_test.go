@@ -148,7 +148,7 @@ func TestSlotFilesConfigTestFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	workers := n.workers(t)
+	workers := n.settledWorkers(t)
 
 	err = sw.Switch(t.Context(), bluegreen.Green, nil)
 	if !errors.Is(err, ErrConfigTest) || !strings.Contains(err.Error(), `duplicate upstream "taken"`) {

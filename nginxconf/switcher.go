@@ -26,7 +26,8 @@ var (
 	// ErrConfigTest is returned (wrapped) when nginx -t rejects the new
 	// file. The error holds nginx's output.
 	ErrConfigTest = errors.New("nginx -t failed")
-	// ErrReload is returned (wrapped) when nginx -s reload fails or nginx
+	// ErrReload is returned (wrapped) when the reload signal (SIGHUP to the
+	// master, or nginx -s reload in a container) cannot be sent or nginx
 	// does not start new workers within ReloadTimeout.
 	ErrReload = errors.New("nginx reload failed")
 	// ErrPreflight is returned (wrapped) by Preflight when a Switch would
@@ -75,8 +76,16 @@ type Switcher struct {
 	// ReloadTimeout bounds the wait for new workers after a reload; zero
 	// means DefaultReloadTimeout.
 	ReloadTimeout time.Duration
+	// AccessLog is the access log that nginx writes in the bluegreen
+	// format (LogFormat) for the requests it proxies to Upstream: a canary
+	// (Split) counts each slot's responses there. Only a canary needs it.
+	AccessLog string
 
 	retiring retiring
+	// follow reads AccessLog from the first Split until a Switch;
+	// splitAddrs are the servers of each slot in the split.
+	follow     *logFollower
+	splitAddrs map[bluegreen.Slot][]string
 }
 
 // Switch writes an upstream file that sends new requests to addrs, checks it
@@ -91,7 +100,15 @@ func (s *Switcher) Switch(ctx context.Context, slot bluegreen.Slot, addrs []stri
 		return fmt.Errorf("switch: %w", err)
 	}
 	log := logger(s.Logger).With("slot", slot.String(), "file", s.File, "addrs", addrs)
-	return replace(ctx, s.host(), s.File, content, s.ReloadTimeout, log, &s.retiring)
+	if err := replace(ctx, s.host(), s.File, content, s.ReloadTimeout, log, &s.retiring); err != nil {
+		return err
+	}
+	// A split, if there was one, has ended.
+	if s.follow != nil {
+		s.follow.close()
+	}
+	s.follow, s.splitAddrs = nil, nil
+	return nil
 }
 
 // Active reads the slot back from File: None when File does not exist, an

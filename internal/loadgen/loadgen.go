@@ -51,6 +51,24 @@ type Result struct {
 	Duration time.Duration    // from start to Stop (or to now, in a Snapshot)
 }
 
+// Sub returns what r counted since an earlier snapshot of the same
+// Generator: the requests, failures and versions in between.
+func (r Result) Sub(earlier Result) Result {
+	d := Result{Sent: r.Sent - earlier.Sent, Failed: r.Failed - earlier.Failed, Duration: r.Duration - earlier.Duration,
+		Failures: map[string]int64{}, Versions: map[string]int64{}}
+	for k, v := range r.Failures {
+		if n := v - earlier.Failures[k]; n != 0 {
+			d.Failures[k] = n
+		}
+	}
+	for k, v := range r.Versions {
+		if n := v - earlier.Versions[k]; n != 0 {
+			d.Versions[k] = n
+		}
+	}
+	return d
+}
+
 // OK is the number of successful requests.
 func (r Result) OK() int64 { return r.Sent - r.Failed }
 

@@ -37,6 +37,9 @@ type Server struct {
 	Binary       string // the nginx executable
 	PIDFile      string
 	ErrorLog     string
+	// AccessLog is where nginx logs the proxied requests in the bluegreen
+	// format, which a canary reads.
+	AccessLog string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -69,6 +72,7 @@ func Start(dir string) (*Server, error) {
 		Binary:       bin,
 		PIDFile:      filepath.Join(dir, "nginx.pid"),
 		ErrorLog:     filepath.Join(dir, "error.log"),
+		AccessLog:    filepath.Join(dir, "bluegreen.log"),
 	}
 	if err := os.WriteFile(n.UpstreamFile, []byte(PlaceholderUpstream), 0o644); err != nil {
 		return nil, err
@@ -147,6 +151,7 @@ worker_processes 1;
 events { worker_connections 1024; }
 http {
     access_log off;
+    log_format bluegreen '$upstream_addr $upstream_status $request_time';
     client_body_temp_path %s;
     proxy_temp_path %s;
     fastcgi_temp_path %s;
@@ -156,6 +161,7 @@ http {
     server {
         listen 127.0.0.1:%d;
         location / {
+            access_log %s bluegreen;
             proxy_pass http://%s;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -163,7 +169,7 @@ http {
     }
 }
 `, n.PIDFile, n.ErrorLog, p("client_body_temp"), p("proxy_temp"), p("fastcgi_temp"),
-		p("uwsgi_temp"), p("scgi_temp"), n.UpstreamFile, n.Port, n.Upstream)
+		p("uwsgi_temp"), p("scgi_temp"), n.UpstreamFile, n.Port, n.AccessLog, n.Upstream)
 	return b.String()
 }
 

@@ -1,7 +1,11 @@
 package testutil
 
 import (
+	"maps"
+	"sync"
 	"testing"
+
+	"github.com/bluegreen-dev/bluegreen/bluegreen"
 
 	"github.com/bluegreen-dev/bluegreen/internal/loadgen"
 )
@@ -30,4 +34,45 @@ func LoadWith(t testing.TB, url string, opts LoadOptions) *LoadGenerator {
 	g := StartLoad(url, opts)
 	t.Cleanup(func() { g.Stop() })
 	return g
+}
+
+// CanarySteps records what load counted during each canary step of a
+// deploy: pass Event to the Deployer's OnEvent (it calls next, when not
+// nil, with each event), then read Steps, keyed by step number from 1.
+type CanarySteps struct {
+	Load *LoadGenerator
+	Next func(bluegreen.Event)
+
+	mu    sync.Mutex
+	step  int
+	at    LoadResult
+	steps map[int]LoadResult
+}
+
+// Event is an OnEvent function.
+func (c *CanarySteps) Event(ev bluegreen.Event) {
+	if ev.Step == bluegreen.StepCanary {
+		c.mu.Lock()
+		switch ev.Phase {
+		case bluegreen.PhaseBegin:
+			c.step++
+			c.at = c.Load.Snapshot()
+		case bluegreen.PhaseDone, bluegreen.PhaseFail:
+			if c.steps == nil {
+				c.steps = map[int]LoadResult{}
+			}
+			c.steps[c.step] = c.Load.Snapshot().Sub(c.at)
+		}
+		c.mu.Unlock()
+	}
+	if c.Next != nil {
+		c.Next(ev)
+	}
+}
+
+// Steps returns the load's figures of each step that ended.
+func (c *CanarySteps) Steps() map[int]LoadResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.steps)
 }

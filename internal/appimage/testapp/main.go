@@ -9,6 +9,9 @@
 //	                "verify" only /verify answers 500 (healthy, but fails a check through the proxy)
 //	FAIL_ONE        a directory shared by the replicas of a release: the first replica to
 //	                create FAIL_ONE/failing behaves as FAIL says, the others normally
+//	FAIL_RATE       a percent (20): that share of requests, /healthz excepted, answers 500,
+//	                spread evenly (every fifth for 20); PUT /fail-rate with a percent as its
+//	                body changes it while the app runs (a release that breaks later)
 //	SLOW            Go duration added to each request to /slow
 //	IGNORE_SIGTERM  "1": ignore SIGTERM, so only SIGKILL stops it
 //	MODE            "kv": a small key-value store instead (GET/PUT /kv/{key}, files in DATA_DIR)
@@ -119,6 +122,11 @@ func run(logger *log.Logger) error {
 	if os.Getenv("MODE") == "kv" {
 		h = kvHandler(envOr("DATA_DIR", "/data"))
 	}
+	rate, err := strconv.Atoi(envOr("FAIL_RATE", "0"))
+	if err != nil || rate < 0 || rate > 100 {
+		return fmt.Errorf("FAIL_RATE=%q: want a percent from 0 to 100", os.Getenv("FAIL_RATE"))
+	}
+	h = withFailRate(h, version, int64(rate))
 	var conns atomic.Int64
 	srv := &http.Server{
 		Handler: withConns(h, &conns),
@@ -147,6 +155,35 @@ func run(logger *log.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// withFailRate answers 500 to rate percent of the requests, /healthz
+// excepted, spread evenly; PUT /fail-rate sets the rate.
+func withFailRate(h http.Handler, version string, rate int64) http.Handler {
+	var pct, n atomic.Int64
+	pct.Store(rate)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail-rate" && r.Method == http.MethodPut {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 16))
+			v, err := strconv.Atoi(strings.TrimSpace(string(body)))
+			if err != nil || v < 0 || v > 100 {
+				http.Error(w, "want a percent from 0 to 100", http.StatusBadRequest)
+				return
+			}
+			pct.Store(int64(v))
+			fmt.Fprintf(w, "fail rate %d%%\n", v)
+			return
+		}
+		if p := pct.Load(); p > 0 && r.URL.Path != "/healthz" {
+			i := n.Add(1)
+			if i*p/100 != (i-1)*p/100 {
+				w.Header().Set("X-Version", version)
+				http.Error(w, version+": FAIL_RATE", http.StatusInternalServerError)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // withConns answers /conns with the number of connections accepted so

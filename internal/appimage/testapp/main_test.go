@@ -82,3 +82,31 @@ func TestConns(t *testing.T) {
 		t.Errorf("GET /other = %d, want the handler's 404", rec.Code)
 	}
 }
+
+func TestFailRate(t *testing.T) {
+	h := withFailRate(handler("v1", "host", "", 0, ""), "v1", 20)
+	count := func(path string, n int) (failed int) {
+		for range n {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if rec.Code == http.StatusInternalServerError {
+				failed++
+			}
+		}
+		return failed
+	}
+	if got := count("/version", 100); got != 20 {
+		t.Errorf("FAIL_RATE=20: %d of 100 failed, want 20", got)
+	}
+	if got := count("/healthz", 100); got != 0 {
+		t.Errorf("/healthz failed %d times, want never", got)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPut, "/fail-rate", strings.NewReader("0")))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("PUT /fail-rate: %d", rec.Code)
+	}
+	if got := count("/version", 100); got != 0 {
+		t.Errorf("after PUT /fail-rate 0: %d of 100 failed", got)
+	}
+}
