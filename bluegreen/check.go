@@ -58,10 +58,15 @@ func (d *Deployer) Check(ctx context.Context) ([]CheckItem, error) {
 		return done()
 	}
 	perr := d.preflightProxy(ctx)
+	var detail string
 	if perr == nil {
 		perr = d.checkSplitter()
 	}
-	add("proxy", perr, "ready to switch")
+	detail = "ready to switch"
+	if ws := d.proxyWarnings(ctx); len(ws) > 0 {
+		detail += "; warning: " + strings.Join(ws, "; warning: ")
+	}
+	add("proxy", perr, detail)
 	live, err := d.readLive(ctx)
 	to := live.Other()
 	add("live slot", err, fmt.Sprintf("%s; a deploy goes to %s", live, to))
@@ -75,7 +80,7 @@ func (d *Deployer) Check(ctx context.Context) ([]CheckItem, error) {
 	add("lock", err, "no other deploy of the project runs")
 	add("slot ports", d.portsFree(ctx, to), fmt.Sprintf("127.0.0.1:%s is free for %s", cfg.slotPortSpec(to), to))
 	missing, err := d.missingImages(ctx, to)
-	detail := "present"
+	detail = "present"
 	if len(missing) > 0 {
 		detail = "not present, a deploy pulls them: " + strings.Join(missing, ", ")
 	}

@@ -205,6 +205,14 @@ func (d *Deployer) preflightProxy(ctx context.Context) error {
 	return nil
 }
 
+// proxyWarnings is what the Switcher, when it is a Warner, warns of.
+func (d *Deployer) proxyWarnings(ctx context.Context) []string {
+	if w, ok := d.Switcher.(Warner); ok {
+		return w.Warnings(ctx)
+	}
+	return nil
+}
+
 // stateRoom is the room, beyond two copies of the state file, that the
 // state directory must have for a deploy to begin.
 const stateRoom = 64 << 10

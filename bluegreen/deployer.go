@@ -226,6 +226,10 @@ func (d *Deployer) prepare(ctx context.Context, r *Report, kind string, load pla
 	if err := d.preflightProxy(ctx); err != nil {
 		return release{}, err
 	}
+	for _, w := range d.proxyWarnings(ctx) {
+		d.log().Warn("the proxy may fail requests at the switch", "warning", w)
+		d.info(StepPrepare, None, "warning: "+w)
+	}
 	live, err := d.liveSlot(ctx)
 	if err != nil {
 		return release{}, err

@@ -32,6 +32,15 @@ type Preflighter interface {
 	Preflight(ctx context.Context) error
 }
 
+// Warner is implemented by Switchers that can tell, changing nothing, of a
+// condition that does not stop a switch but can fail requests at one: a
+// setting of the host the proxy runs on, say. A deploy reports each warning
+// at its prepare step (an info event, and a warning in its log) and goes on;
+// Check shows them on its proxy line.
+type Warner interface {
+	Warnings(ctx context.Context) []string
+}
+
 // Networked is implemented by Switchers whose proxy reaches the slots by
 // container name on a docker network (a proxy in a container, say),
 // rather than at their ports published on 127.0.0.1. When SlotNetwork returns

@@ -30,6 +30,10 @@ type Options struct {
 	MaxDuration time.Duration
 	// RequestTimeout bounds one request, body included. Default 10s.
 	RequestTimeout time.Duration
+	// NewConnections opens a new connection for each request instead of
+	// keeping them alive: the load of clients that come and go, which
+	// meets a proxy's listening socket at every request.
+	NewConnections bool
 }
 
 const (
@@ -121,6 +125,7 @@ func Start(url string, opts Options) *Generator {
 		MaxIdleConns:        opts.Workers,
 		MaxIdleConnsPerHost: opts.Workers,
 		IdleConnTimeout:     time.Minute,
+		DisableKeepAlives:   opts.NewConnections,
 	}
 	g := &Generator{
 		url:    url,

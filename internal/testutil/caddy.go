@@ -234,9 +234,22 @@ func (c *CaddyServer) Section() string {
 // Caddy starts a private Caddy in a t.TempDir and stops it in t.Cleanup. When
 // the test failed, the cleanup logs the end of Caddy's log. It skips like
 // RequireCaddy when caddy is not installed (and fails when CI=true).
+//
+// It first sets net.ipv4.tcp_migrate_req to 1 for the test, as the caddy
+// package's Warnings asks of a host that runs Caddy (Caddy binds a new
+// listening socket at each switch, and without the setting the kernel resets
+// the connections queued on the old one: TestCaddySwitchNewConnections
+// measures both). Where it cannot (not root, or a kernel before 5.14) it
+// fails the test under CI=true, and otherwise logs it and goes on.
 func Caddy(t testing.TB) *CaddyServer {
 	t.Helper()
 	RequireCaddy(t)
+	if err := setMigrateReq(t, "1"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("testutil.Caddy: CI=true: %v", err)
+		}
+		t.Logf("testutil.Caddy: %v; switches may reset new connections", err)
+	}
 	c, err := StartCaddy(t.TempDir())
 	if err != nil {
 		t.Fatalf("testutil.Caddy: %v", err)
@@ -245,4 +258,37 @@ func Caddy(t testing.TB) *CaddyServer {
 		return fmt.Sprintf("caddy log (%s), last lines:\n%s", c.LogFile, c.LogTail(4096))
 	}, c.Close)
 	return c
+}
+
+// migrateReqPath is where Linux keeps net.ipv4.tcp_migrate_req.
+const migrateReqPath = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+// SetMigrateReq sets net.ipv4.tcp_migrate_req to value ("0" or "1") for the
+// rest of the test, and sets back what it was in t.Cleanup. It fails the
+// test when the setting cannot be made.
+func SetMigrateReq(t testing.TB, value string) {
+	t.Helper()
+	if err := setMigrateReq(t, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setMigrateReq(t testing.TB, value string) error {
+	b, err := os.ReadFile(migrateReqPath)
+	if err != nil {
+		return fmt.Errorf("net.ipv4.tcp_migrate_req: %w", err)
+	}
+	was := strings.TrimSpace(string(b))
+	if was == value {
+		return nil
+	}
+	if err := os.WriteFile(migrateReqPath, []byte(value+"\n"), 0o644); err != nil {
+		return fmt.Errorf("setting net.ipv4.tcp_migrate_req to %s: %w", value, err)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(migrateReqPath, []byte(was+"\n"), 0o644); err != nil {
+			t.Errorf("setting net.ipv4.tcp_migrate_req back to %s: %v", was, err)
+		}
+	})
+	return nil
 }

@@ -2,6 +2,7 @@ package testutil_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -90,5 +91,38 @@ func TestLoadStopsByItself(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if second := load.Snapshot(); second.Sent != first.Sent || first.Duration >= 300*time.Millisecond {
 		t.Errorf("after MaxDuration: %v then %v; want stopped after about 100ms", first, second)
+	}
+}
+
+// TestLoadNewConnections: with NewConnections each request comes on a
+// connection of its own; without, the workers keep theirs.
+func TestLoadNewConnections(t *testing.T) {
+	for _, fresh := range []bool{false, true} {
+		var conns atomic.Int64
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, "v1")
+		}))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		load := testutil.LoadWith(t, srv.URL, testutil.LoadOptions{Workers: 2, NewConnections: fresh})
+		time.Sleep(100 * time.Millisecond)
+		res := load.Stop()
+		srv.Close()
+		switch {
+		case res.Failed != 0 || res.Sent < 10:
+			t.Errorf("NewConnections %v: %v; want some requests, none failed", fresh, res)
+		case fresh && (conns.Load() < res.Sent || conns.Load() > res.Sent+2):
+			// Stop does not count the requests it cuts: one per worker at most.
+			t.Errorf("NewConnections: %d connections for %d requests; want one each", conns.Load(), res.Sent)
+		case !fresh && conns.Load()*100 > res.Sent:
+			// A worker may dial again while its connection is on its way
+			// back to the pool: a few more than 2, never one per request.
+			t.Errorf("keep-alive: %d connections for %d requests by 2 workers; want them kept", conns.Load(), res.Sent)
+		}
+		t.Logf("NewConnections %v: %d requests on %d connections", fresh, res.Sent, conns.Load())
 	}
 }
