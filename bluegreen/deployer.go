@@ -148,6 +148,9 @@ func (d *Deployer) rollout(ctx context.Context, kind string, load plan) (*Report
 		return r, err
 	}
 	defer unlock()
+	// Begun once the lock is held, after the holder's Since: Status tells
+	// the holder's release from one a killed process left running by that.
+	r.Release.Started = time.Now().UTC()
 
 	var rel release
 	err = d.run(ctx, r, StepPrepare, None, func(ctx context.Context) error {

@@ -792,16 +792,33 @@ func TestStatusTellsARunningDeployFromAKilledOne(t *testing.T) {
 		t.Errorf("no deploy runs: Deploying %+v, Warnings %q; want no holder and a warning naming release 1", killed.Deploying, killed.Warnings)
 	}
 
+	// A new deploy holds the lock and has not recorded its release yet:
+	// release 1, begun before the lock was taken, is still the killed one's.
 	unlock, err := lockFile(context.Background(), d.lockPath(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
+	taken, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken.Deploying == nil || taken.Deploying.PID != os.Getpid() || taken.RunningRelease() != nil ||
+		len(taken.Warnings) != 1 || !strings.Contains(taken.Warnings[0], "release 1 (deploy, begun ") {
+		t.Errorf("a deploy took the lock: Deploying %+v, RunningRelease %+v, Warnings %q; want this process, no release of its own yet, and release 1 warned of",
+			taken.Deploying, taken.RunningRelease(), taken.Warnings)
+	}
+
+	// Once it records its release, that one runs and nothing is warned of.
+	st.begin(Release{Kind: "rollback", Slot: Blue, Started: time.Now().UTC()})
+	if err := writeState(d.statePath(), st); err != nil {
+		t.Fatal(err)
+	}
 	running, err := d.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if running.Deploying == nil || running.Deploying.PID != os.Getpid() || len(running.Warnings) != 0 {
-		t.Errorf("a deploy runs: Deploying %+v, Warnings %q; want this process and no warning", running.Deploying, running.Warnings)
+	if rel := running.RunningRelease(); running.Deploying == nil || rel == nil || rel.ID != 2 || rel.Kind != "rollback" || len(running.Warnings) != 0 {
+		t.Errorf("a deploy runs: Deploying %+v, RunningRelease %+v, Warnings %q; want this process, release 2 and no warning", running.Deploying, rel, running.Warnings)
 	}
 }

@@ -106,7 +106,9 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	}
 	state, err := d.readState()
 	// The lock after the history: a release the history shows running is
-	// then either held by a deploy now, or unfinished (stillUnfinished).
+	// then either the holder's (holds), or unfinished (stillUnfinished):
+	// no process holds the lock, or one that took it after the release
+	// began and has not recorded its own yet.
 	holder, held, lockErr := lockHeld(d.lockPath())
 	switch {
 	case lockErr != nil:
@@ -123,9 +125,9 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	}
 	if last := state.last(); last != nil && last.Outcome == OutcomeRunning {
 		switch {
-		case held && st.Canary != nil:
+		case held && holds(holder, last) && st.Canary != nil:
 			st.Canary.Progress = last.Canary
-		case !held && lockErr == nil && d.stillUnfinished(last.ID):
+		case (held && !holds(holder, last) || !held && lockErr == nil) && d.stillUnfinished(last.ID):
 			st.Warnings = append(st.Warnings, fmt.Sprintf("release %d (%s, begun %s) did not finish: the process that ran it ended without recording how (killed?); the next deploy repairs what it left",
 				last.ID, last.Kind, last.Started.UTC().Format(time.RFC3339)))
 		}
@@ -135,6 +137,30 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		st.History = append(st.History, rel)
 	}
 	return st, nil
+}
+
+// holds reports whether rel, recorded as running, is the lock holder's own:
+// a rollout begins its release once it holds the lock, so a release begun
+// before the holder took it was left by a process that is gone (the holder
+// has not recorded its own yet). A holder that could not be read is given
+// the release.
+func holds(holder LockHolder, rel *Release) bool {
+	return !rel.Started.Before(holder.Since)
+}
+
+// RunningRelease is the release the deploy that runs now (Deploying) has
+// recorded: the newest in History when it is running and was begun after
+// the lock was taken; nil when no deploy runs or it has recorded none yet
+// (a down records none).
+func (st *Status) RunningRelease() *Release {
+	if st.Deploying == nil || len(st.History) == 0 {
+		return nil
+	}
+	last := &st.History[len(st.History)-1]
+	if last.Outcome != OutcomeRunning || !holds(*st.Deploying, last) {
+		return nil
+	}
+	return last
 }
 
 // liveWarnings checks the live slot against what runs in it.

@@ -46,9 +46,8 @@ func printStatus(w io.Writer, st *bluegreen.Status) error {
 	}
 	if h := st.Deploying; h != nil {
 		what := "a deploy, rollback, switch or down of the project"
-		if n := len(st.History); n > 0 && st.History[n-1].Outcome == bluegreen.OutcomeRunning {
-			last := st.History[n-1]
-			what = fmt.Sprintf("a %s (release %d)", last.Kind, last.ID)
+		if rel := st.RunningRelease(); rel != nil {
+			what = fmt.Sprintf("a %s (release %d)", rel.Kind, rel.ID)
 		}
 		fmt.Fprintf(w, "%s runs now", what)
 		if h.PID != 0 {

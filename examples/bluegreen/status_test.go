@@ -44,11 +44,19 @@ func TestPrintStatusDeploying(t *testing.T) {
 		return &bluegreen.Status{Project: "shop", Active: bluegreen.Green,
 			Canary: &bluegreen.CanaryStatus{Slot: bluegreen.Blue, Percent: 10}}
 	}
+	since := time.Now()
 	running := base()
-	running.Deploying = &bluegreen.LockHolder{PID: 4242, Host: "web1", Since: time.Now()}
-	running.History = []bluegreen.Release{{ID: 6, Kind: "deploy", Outcome: bluegreen.OutcomeSucceeded}, {ID: 7, Kind: "rollback", Outcome: bluegreen.OutcomeRunning}}
+	running.Deploying = &bluegreen.LockHolder{PID: 4242, Host: "web1", Since: since}
+	running.History = []bluegreen.Release{{ID: 6, Kind: "deploy", Outcome: bluegreen.OutcomeSucceeded},
+		{ID: 7, Kind: "rollback", Outcome: bluegreen.OutcomeRunning, Started: since.Add(time.Millisecond)}}
 	killed := base()
 	killed.Warnings = []string{"release 7 (deploy, begun 2026-12-07T12:00:00Z) did not finish"}
+	// A new deploy took the lock after release 7 was killed, and has
+	// recorded nothing yet: release 7 is not the one that runs.
+	taken := base()
+	taken.Deploying = running.Deploying
+	taken.History = []bluegreen.Release{{ID: 7, Kind: "deploy", Outcome: bluegreen.OutcomeRunning, Started: since.Add(-time.Minute)}}
+	taken.Warnings = killed.Warnings
 	for _, tc := range []struct {
 		name    string
 		st      *bluegreen.Status
@@ -56,6 +64,8 @@ func TestPrintStatusDeploying(t *testing.T) {
 		notWant string
 	}{
 		{"running", running, []string{"a rollback (release 7) runs now: pid 4242 on web1 since ", "canary: blue takes 10% of new requests, green 90%\n"}, "killed?"},
+		{"taken", taken, []string{"warning: release 7 (deploy, begun 2026-12-07T12:00:00Z) did not finish\n",
+			"a deploy, rollback, switch or down of the project runs now: pid 4242 on web1 since "}, "release 7) runs now"},
 		{"killed", killed, []string{"warning: release 7 (deploy, begun 2026-12-07T12:00:00Z) did not finish\n", "no deploy runs it (killed?): the next deploy sends all traffic to green"}, "runs now"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
