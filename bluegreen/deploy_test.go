@@ -237,6 +237,18 @@ func (e *env) deployRelease(version string, from, to bluegreen.Slot) *bluegreen.
 // deployed while clients send requests through a real nginx without pause,
 // and not one request fails.
 func TestDeployUnderLoad(t *testing.T) {
+	testDeployUnderLoad(t, testutil.LoadOptions{})
+}
+
+// TestDeployUnderNewConnections is TestDeployUnderLoad with clients that
+// open a new connection for each request: every request meets nginx's
+// listening socket, through each reload (nginx's new workers inherit the
+// master's sockets, so none is closed under them).
+func TestDeployUnderNewConnections(t *testing.T) {
+	testDeployUnderLoad(t, testutil.LoadOptions{NewConnections: true})
+}
+
+func testDeployUnderLoad(t *testing.T, opts testutil.LoadOptions) {
 	e := newEnv(t)
 
 	first := e.deploy("IMAGE_TAG=v1")
@@ -246,7 +258,7 @@ func TestDeployUnderLoad(t *testing.T) {
 	e.wantServing("v1")
 	t.Logf("deploy v1 (first, no load): %s total; %s", first.Elapsed.Round(time.Millisecond), durations(first))
 
-	load := testutil.Load(t, e.url+"/version")
+	load := testutil.LoadWith(t, e.url+"/version", opts)
 	time.Sleep(500 * time.Millisecond) // load is flowing before the deploy begins
 
 	for _, tc := range nextReleases {

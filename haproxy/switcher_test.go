@@ -67,12 +67,17 @@ func TestHAProxySwitchMovesTraffic(t *testing.T) {
 }
 
 // TestHAProxySwitchUnderLoad switches 20 times, with a drain after each,
-// while 8 keep-alive clients send requests through HAProxy without pause:
-// none may fail, with health checks or without.
+// while 8 clients send requests through HAProxy without pause: none may
+// fail, with health checks or without, with keep-alive clients or clients
+// that open a new connection for each request.
 func TestHAProxySwitchUnderLoad(t *testing.T) {
-	for _, tc := range []struct{ name, options string }{
-		{"health checks every 100ms", ""},
-		{"no health checks", " no-check"},
+	for _, tc := range []struct {
+		name, options string
+		load          testutil.LoadOptions
+	}{
+		{"health checks every 100ms", "", testutil.LoadOptions{}},
+		{"no health checks", " no-check", testutil.LoadOptions{}},
+		{"a new connection per request", "", testutil.LoadOptions{NewConnections: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			blue, green := newBackend(t, "blue"), newBackend(t, "green")
@@ -85,7 +90,7 @@ func TestHAProxySwitchUnderLoad(t *testing.T) {
 			ctx := t.Context()
 			switchAndDrain(t, sw, bluegreen.Blue, []string{blue.addr()})
 
-			load := testutil.Load(t, h.URL)
+			load := testutil.LoadWith(t, h.URL, tc.load)
 			time.Sleep(200 * time.Millisecond)
 			var switches, drains []time.Duration
 			slot := bluegreen.Blue
