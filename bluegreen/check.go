@@ -58,11 +58,10 @@ func (d *Deployer) Check(ctx context.Context) ([]CheckItem, error) {
 		return done()
 	}
 	perr := d.preflightProxy(ctx)
-	var detail string
 	if perr == nil {
 		perr = d.checkSplitter()
 	}
-	detail = "ready to switch"
+	detail := "ready to switch"
 	if ws := d.proxyWarnings(ctx); len(ws) > 0 {
 		detail += "; warning: " + strings.Join(ws, "; warning: ")
 	}
