@@ -115,6 +115,17 @@ func switcher(t *testing.T, c *testutil.CaddyServer) *Switcher {
 	return &Switcher{Admin: c.Admin, ID: c.ID, Logger: testLogger(t)}
 }
 
+// routedToBlue starts a blue and a green backend and returns a quiet
+// switcher of c that routes to blue, with the two backends' addresses.
+func routedToBlue(t *testing.T, c *testutil.CaddyServer) (*Switcher, map[bluegreen.Slot]string) {
+	t.Helper()
+	addrs := map[bluegreen.Slot]string{bluegreen.Blue: newBackend(t, "blue").addr(), bluegreen.Green: newBackend(t, "green").addr()}
+	sw := switcher(t, c)
+	sw.Logger = nil
+	mustSwitch(t, sw, bluegreen.Blue, addrs[bluegreen.Blue])
+	return sw, addrs
+}
+
 func mustSwitch(t *testing.T, sw *Switcher, slot bluegreen.Slot, addrs ...string) {
 	t.Helper()
 	if err := sw.Switch(t.Context(), slot, addrs); err != nil {

@@ -17,9 +17,9 @@ import (
 // elsewhere.
 var migrateReqPath = "/proc/sys/net/ipv4/tcp_migrate_req"
 
-// MigrateReqSetting is the kernel setting without which a Caddy on Linux
+// migrateReqSetting is the kernel setting without which a Caddy on Linux
 // fails connections at a switch (see Warnings).
-const MigrateReqSetting = "net.ipv4.tcp_migrate_req"
+const migrateReqSetting = "net.ipv4.tcp_migrate_req"
 
 // Warnings reports, changing nothing, when the kernel would reset
 // connections at a switch. At each config change, Caddy (2.6 on Linux,
@@ -47,13 +47,13 @@ func (s *Switcher) Warnings(context.Context) []string {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return []string{fmt.Sprintf("this kernel has no %s (Linux 5.14 and later have it): %s, so a switch can fail a few new connections",
-			MigrateReqSetting, why)}
+			migrateReqSetting, why)}
 	case err != nil:
-		return []string{fmt.Sprintf("%s cannot be read (%v): if it is 0, %s", MigrateReqSetting, err, why)}
+		return []string{fmt.Sprintf("%s cannot be read (%v): if it is 0, %s", migrateReqSetting, err, why)}
 	case strings.TrimSpace(string(b)) != "1":
 		return []string{fmt.Sprintf("%s is %s on this host: %s, so a switch can fail a few new connections; "+
 			"`sysctl -w %s=1` (and a file in /etc/sysctl.d to keep it) makes the kernel hand them to the new socket",
-			MigrateReqSetting, strings.TrimSpace(string(b)), why, MigrateReqSetting)}
+			migrateReqSetting, strings.TrimSpace(string(b)), why, migrateReqSetting)}
 	}
 	return nil
 }

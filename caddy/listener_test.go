@@ -20,10 +20,7 @@ import (
 // no request may fail, and Warnings says nothing.
 func TestCaddySwitchNewConnections(t *testing.T) {
 	c := testutil.Caddy(t)
-	addrs := map[bluegreen.Slot]string{bluegreen.Blue: newBackend(t, "blue").addr(), bluegreen.Green: newBackend(t, "green").addr()}
-	sw := switcher(t, c)
-	sw.Logger = nil
-	mustSwitch(t, sw, bluegreen.Blue, addrs[bluegreen.Blue])
+	sw, addrs := routedToBlue(t, c)
 	slot := bluegreen.Blue
 	switches := func() testutil.LoadResult {
 		load := testutil.LoadWith(t, c.URL, testutil.LoadOptions{NewConnections: true})
@@ -65,7 +62,7 @@ func TestWarnings(t *testing.T) {
 	t.Cleanup(func() { migrateReqPath = was })
 	for _, tc := range []struct {
 		name, admin, value string // value "" leaves the file out
-		want                      string
+		want               string
 	}{
 		{"on", "http://127.0.0.1:2019", "1\n", ""},
 		{"off", "http://127.0.0.1:2019", "0\n", "net.ipv4.tcp_migrate_req is 0 on this host: at each switch Caddy binds a new listening socket"},

@@ -81,10 +81,7 @@ func TestCaddySwitchMovesTraffic(t *testing.T) {
 // requests through Caddy without pause: none may fail.
 func TestCaddySwitchUnderLoad(t *testing.T) {
 	c := testutil.Caddy(t)
-	addrs := map[bluegreen.Slot]string{bluegreen.Blue: newBackend(t, "blue").addr(), bluegreen.Green: newBackend(t, "green").addr()}
-	sw := switcher(t, c)
-	sw.Logger = nil
-	mustSwitch(t, sw, bluegreen.Blue, addrs[bluegreen.Blue])
+	sw, addrs := routedToBlue(t, c)
 
 	load := testutil.Load(t, c.URL)
 	var switches, drains []time.Duration
